@@ -1,0 +1,1 @@
+"""Top layer: the FastAPI app (routers, auth, problem+json errors)."""

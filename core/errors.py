@@ -1,0 +1,117 @@
+"""The project's one error tree.
+
+Every error the project raises on purpose derives from :class:`FlywheelError`. Adapters translate third-party
+exceptions at their boundary (``raise XError(...) from exc``). Only ``api`` maps these to HTTP (RFC 9457
+problem+json) and only the CLI maps them to exit codes; nothing else decides status codes.
+
+    FlywheelError
+    ├── InvalidInputError (also ValueError)        -> 422 / CLI exit 2   bad request data, bad file, bad config value
+    │   └── NotEnoughDataError                      -> 422               too few rows to train / curate (n of m)
+    ├── NotFoundError (also LookupError)           -> 404 / exit 3      unknown query id, corpus, version, dataset
+    ├── ConflictError                              -> 409 / exit 4      duplicate, job already running, stale state
+    ├── UnauthorizedError                          -> 401 / exit 5      missing or unknown API key
+    ├── ForbiddenError                             -> 403 / exit 5      key lacks the role
+    ├── UpstreamUnavailableError                   -> 503 / exit 6      vector store / DB / LLM endpoint down
+    ├── GateFailedError                            -> 409 / exit 7      promotion refused by the regression gate
+    ├── GuardrailViolationError                    -> 409 / exit 7      PII / provenance / policy check failed
+    └── StorageError                               -> 500 / exit 1      unexpected persistence failure (generic text)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FlywheelError(Exception):
+    """Root of every deliberate project error. ``detail`` carries structured fields for problem+json."""
+
+    title = "Flywheel error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail: dict[str, Any] = detail
+
+
+class InvalidInputError(FlywheelError, ValueError):
+    """The caller's input is malformed or out of range. ``errors`` may list per-item problems."""
+
+    title = "Invalid input"
+
+
+class NotEnoughDataError(InvalidInputError):
+    """Too few rows for the requested work. ``have`` and ``need`` say how many there are and are required."""
+
+    title = "Not enough data"
+
+    def __init__(self, message: str, *, have: int, need: int, **detail: Any) -> None:
+        super().__init__(message, have=have, need=need, **detail)
+        self.have = have
+        self.need = need
+
+
+class NotFoundError(FlywheelError, LookupError):
+    """A named thing (query, corpus, version, dataset, job) does not exist."""
+
+    title = "Not found"
+
+
+class ConflictError(FlywheelError):
+    """The request conflicts with current state (duplicate, job already running, revoked twice)."""
+
+    title = "Conflict"
+
+
+class UnauthorizedError(FlywheelError):
+    """No API key, or an unknown one."""
+
+    title = "Unauthorized"
+
+
+class ForbiddenError(FlywheelError):
+    """The API key is valid but its role does not allow the action."""
+
+    title = "Forbidden"
+
+
+class UpstreamUnavailableError(FlywheelError):
+    """A dependency (vector store, database, LLM endpoint) cannot be reached. ``retry_after_s`` hints a retry."""
+
+    title = "Upstream unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **detail: Any) -> None:
+        super().__init__(message, **detail)
+        self.retry_after_s = retry_after_s
+
+
+class GateFailedError(FlywheelError):
+    """A promotion was refused by the regression gate. ``reasons`` lists why."""
+
+    title = "Gate failed"
+
+
+class GuardrailViolationError(FlywheelError):
+    """A guardrail (PII scan, memorisation probe, provenance, policy) blocked the action."""
+
+    title = "Guardrail violation"
+
+
+class StorageError(FlywheelError):
+    """An unexpected persistence failure; reported to clients with a generic message."""
+
+    title = "Storage error"
+
+
+__all__ = [
+    "ConflictError",
+    "FlywheelError",
+    "ForbiddenError",
+    "GateFailedError",
+    "GuardrailViolationError",
+    "InvalidInputError",
+    "NotEnoughDataError",
+    "NotFoundError",
+    "StorageError",
+    "UnauthorizedError",
+    "UpstreamUnavailableError",
+]

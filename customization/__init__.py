@@ -1,0 +1,1 @@
+"""Embedder fine-tuning, hard-negative mining, LoRA generator SFT, reranker, model registry (imports ``core`` only)."""

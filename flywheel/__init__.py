@@ -1,0 +1,1 @@
+"""Top layer: composition root, cycle orchestration, deployment, jobs, simulation and the CLI."""

@@ -1,0 +1,1 @@
+"""Documents -> chunks -> embeddings -> versioned collections behind an alias (imports ``core`` only)."""
