@@ -319,21 +319,22 @@ class StateStore:
 
     # --------------------------------------------------------------------------------------------- lineage
     def add_edges(self, edges: list[LineageEdge]) -> int:
-        """Insert lineage edges, ignoring ones that already exist; returns how many were new."""
+        """Insert lineage edges, ignoring ones that already exist; returns how many were new (one transaction)."""
         added = 0
+        by_target: dict[tuple[str, str], list[LineageEdge]] = {}
+        for edge in edges:
+            by_target.setdefault((edge.to_kind, edge.to_id), []).append(edge)
+        now = utcnow()
         with self.engine.begin() as conn:
-            for edge in edges:
-                exists = conn.execute(
-                    sa.select(lineage_table.c.id).where(
-                        lineage_table.c.from_kind == edge.from_kind,
-                        lineage_table.c.from_id == edge.from_id,
-                        lineage_table.c.to_kind == edge.to_kind,
-                        lineage_table.c.to_id == edge.to_id,
-                    )
-                ).first()
-                if exists is None:
-                    conn.execute(lineage_table.insert().values(**_edge_values(edge), created_at=utcnow()))
-                    added += 1
+            for (to_kind, to_id), group in by_target.items():
+                cond = sa.and_(lineage_table.c.to_kind == to_kind, lineage_table.c.to_id == to_id)
+                cols = sa.select(lineage_table.c.from_kind, lineage_table.c.from_id).where(cond)
+                existing = {(k, i) for k, i in conn.execute(cols).all()}
+                fresh = {(e.from_kind, e.from_id): e for e in group if (e.from_kind, e.from_id) not in existing}
+                if fresh:
+                    rows = [{**_edge_values(e), "created_at": now} for e in fresh.values()]
+                    conn.execute(lineage_table.insert(), rows)
+                    added += len(rows)
         return added
 
     def edges_from(self, kind: str, node_id: str) -> list[LineageEdge]:

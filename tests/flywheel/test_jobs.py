@@ -1,0 +1,113 @@
+"""flywheel.jobs: lifecycle, one exclusive job at a time (ConflictError with the running id), cancel, recovery."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from core.errors import ConflictError, InvalidInputError, NotEnoughDataError
+from flywheel.jobs import JobContext, JobRunner, JobSkipped
+from flywheel.state import JobStatus, StateStore
+
+pytestmark = pytest.mark.unit
+
+
+class Gate:
+    """A handler that blocks until released, stepping so it can notice cancellation."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, ctx: JobContext) -> dict[str, Any]:
+        ctx.step("waiting", progress=0.1)
+        self.started.set()
+        while not self.release.wait(0.02):
+            ctx.check_cancelled()
+        ctx.step("done", progress=0.9)
+        return {"ok": True}
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def runner(sqlite_state: StateStore, gate: Gate) -> Any:
+    def skip(ctx: JobContext) -> None:
+        raise JobSkipped("skipped: not enough data (3 of 32)", {"have": 3})
+
+    def too_little(ctx: JobContext) -> None:
+        raise NotEnoughDataError("not enough pairs (1 of 32)", have=1, need=32)
+
+    def boom(ctx: JobContext) -> None:
+        raise RuntimeError("bug")
+
+    handlers = {"cycle": gate, "reindex": gate, "eval": lambda ctx: {"p": ctx.params}, "curate": skip}
+    handlers |= {"few": too_little, "boom": boom}
+    r = JobRunner(sqlite_state, handlers)
+    yield r
+    gate.release.set()
+    r.shutdown()
+
+
+def test_when_job_succeeds_then_result_and_progress_recorded(runner: JobRunner) -> None:
+    job = runner.submit("eval", {"candidate": "v2"})
+    done = runner.wait(job.id, timeout=10)
+    assert done.status is JobStatus.SUCCEEDED and done.result == {"p": {"candidate": "v2"}} and done.progress == 1.0
+
+
+def test_when_second_cycle_requested_then_conflict_names_running_job(runner: JobRunner, gate: Gate) -> None:
+    first = runner.submit("cycle")
+    assert gate.started.wait(10)
+    with pytest.raises(ConflictError) as err:
+        runner.submit("cycle")
+    assert err.value.detail["job_id"] == first.id
+    with pytest.raises(ConflictError):
+        runner.submit("reindex")  # also moves the alias: exclusive with cycles
+    assert runner.submit("eval").kind == "eval"  # non-exclusive kinds still run
+    gate.release.set()
+    assert runner.wait(first.id, timeout=10).status is JobStatus.SUCCEEDED
+    assert runner.wait(runner.submit("cycle").id, timeout=10).status is JobStatus.SUCCEEDED
+
+
+def test_when_cancelled_then_running_job_stops_at_next_check(runner: JobRunner, gate: Gate) -> None:
+    job = runner.submit("cycle")
+    assert gate.started.wait(10)
+    assert runner.cancel(job.id).cancel_requested
+    done = runner.wait(job.id, timeout=10)
+    assert done.status is JobStatus.CANCELLED and done.step == "waiting"
+    with pytest.raises(ConflictError):
+        runner.cancel(job.id)
+
+
+def test_when_handler_skips_or_lacks_data_then_skipped_not_failed(runner: JobRunner) -> None:
+    skipped = runner.wait(runner.submit("curate").id, timeout=10)
+    assert skipped.status is JobStatus.SKIPPED and "not enough data (3 of 32)" in (skipped.error or "")
+    few = runner.wait(runner.submit("few").id, timeout=10)
+    assert few.status is JobStatus.SKIPPED and "1 of 32" in (few.error or "")
+
+
+def test_when_handler_crashes_then_failed_with_generic_error(runner: JobRunner) -> None:
+    done = runner.wait(runner.submit("boom").id, timeout=10)
+    assert done.status is JobStatus.FAILED and done.error == "internal error: RuntimeError"
+
+
+def test_when_unknown_kind_then_invalid_input(runner: JobRunner) -> None:
+    with pytest.raises(InvalidInputError, match="unknown job kind"):
+        runner.submit("bake")
+
+
+def test_when_process_died_mid_job_then_recover_marks_failed_and_frees_the_slot(sqlite_state: StateStore) -> None:
+    orphan = sqlite_state.create_job("cycle", status=JobStatus.RUNNING)
+    fresh = JobRunner(sqlite_state, {"cycle": lambda ctx: {}})
+    with pytest.raises(ConflictError):
+        fresh.submit("cycle")
+    assert fresh.recover(stale_after_s=3600) == []  # heartbeat is recent: a live process may own it
+    assert fresh.recover() == [orphan.id]
+    assert sqlite_state.get_job(orphan.id).status is JobStatus.FAILED
+    assert fresh.wait(fresh.submit("cycle").id, timeout=10).status is JobStatus.SUCCEEDED
+    fresh.shutdown()
