@@ -1,0 +1,79 @@
+"""FastAPI application factory: ``create_app(container)``.
+
+The app holds one :class:`flywheel.container.Container` (on ``app.state.container``). Models are loaded once in the
+lifespan start-up (``container.warm_up()``), never per request; the container (vector store, databases) is closed at
+shutdown. Errors become RFC 9457 problem+json in :mod:`api.problems` only. OpenAPI UI at ``/docs``.
+
+Extension point (for every engineer): add your router module's dotted name to ``ROUTERS`` (one line); the module
+must expose ``router: fastapi.APIRouter``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from core.errors import FlywheelError
+from core.runtime import ensure_offline
+from flywheel.container import Container
+
+logger = logging.getLogger(__name__)
+
+# One line per router module (each exposes ``router``); order only affects the OpenAPI listing.
+ROUTERS: tuple[str, ...] = (
+    "api.routers.health",
+    "api.routers.query",
+)
+
+
+def _lifespan(container: Container, *, warm_up: bool):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:
+            try:
+                container.warm_up()
+            except FlywheelError as exc:
+                # Start anyway: /healthz answers and /readyz reports what is missing.
+                logger.error("warm-up failed error=%s message=%s", type(exc).__name__, exc.message)
+        try:
+            yield
+        finally:
+            container.close()
+
+    return lifespan
+
+
+def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
+    """Build the API around ``container``.
+
+    Args:
+        container: the composition root whose objects serve requests (owned by the app: closed at shutdown).
+        warm_up: load the embedder, vector store and generator at start-up (tests may turn it off).
+    """
+    ensure_offline()
+    app = FastAPI(
+        title="rag-flywheel",
+        version="0.1.0",
+        description="Answers with cited passages; feedback in, better retrieval out.",
+        lifespan=_lifespan(container, warm_up=warm_up),
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.container = container
+    problems.install(app)
+    for name in ROUTERS:
+        app.include_router(importlib.import_module(name).router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn api.app:app_from_env --factory`` and ``flywheel serve``: settings from the env."""
+    ensure_offline()
+    from core.settings import Settings
+
+    return create_app(Container(Settings()))

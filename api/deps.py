@@ -1,0 +1,135 @@
+"""FastAPI dependencies: the container, settings, the caller's principal and role checks, the JSON body guard.
+
+Use the ``Annotated`` aliases in route signatures::
+
+    @router.post("/v1/things", dependencies=[Depends(require_json)])
+    def create(body: ThingCreate, container: ContainerDep, principal: Annotated[Principal, require_role("agent")]):
+        ...
+
+Authentication: the raw key comes from ``X-API-Key`` or ``Authorization: Bearer <key>`` and is verified by
+``container.api_keys.verify(raw_key)`` (engineer C's ``feedback.auth.ApiKeyService``), which returns an object with
+``.key_id`` and ``.role`` (``admin`` | ``agent`` | ``reader``). ``admin`` passes every role check. With
+``settings.auth.enabled = False`` (local development only) every request is an admin.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+
+from api.problems import UnsupportedMediaTypeError
+from core.errors import ForbiddenError, UnauthorizedError
+from core.settings import Settings
+from flywheel.container import Container
+
+ROLES = ("admin", "agent", "reader")
+_JSON_SUBTYPES = ("json",)
+
+
+class Principal(Protocol):
+    """Who is calling: the verified key's id and role (C's ``feedback.auth.Principal`` satisfies this)."""
+
+    @property
+    def key_id(self) -> str:
+        """Id of the API key (never the raw key)."""
+        ...
+
+    @property
+    def role(self) -> str:
+        """``admin`` | ``agent`` | ``reader``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPrincipal:
+    """The principal used when no key service is involved (auth disabled, or the bootstrap admin key)."""
+
+    key_id: str
+    role: str = "admin"
+
+
+def get_container(request: Request) -> Container:
+    """The process' container, stored on ``app.state`` by :func:`api.app.create_app`."""
+    container: Container = request.app.state.container
+    return container
+
+
+def get_settings(container: Annotated[Container, Depends(get_container)]) -> Settings:
+    """The loaded settings."""
+    return container.settings
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _raw_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _verify(container: Container, raw_key: str) -> Principal:
+    """Verify with C's key service when it is wired, else accept only the configured bootstrap admin key."""
+    if hasattr(type(container), "api_keys") or container.is_built("api_keys"):
+        principal: Principal = container.api_keys.verify(raw_key)  # type: ignore[attr-defined]
+        return principal
+    bootstrap = container.settings.auth.bootstrap_admin_key
+    if bootstrap is not None and hmac.compare_digest(raw_key.encode(), bootstrap.get_secret_value().encode()):
+        return LocalPrincipal(key_id="bootstrap")
+    raise UnauthorizedError("unknown API key")
+
+
+def get_principal(request: Request, container: ContainerDep) -> Principal:
+    """Authenticate the caller. Raises ``UnauthorizedError`` (401) for a missing or unknown key."""
+    if not container.settings.auth.enabled:
+        return LocalPrincipal(key_id="local")
+    raw_key = _raw_key(request)
+    if raw_key is None:
+        raise UnauthorizedError("missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>")
+    return _verify(container, raw_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> DependsParam:
+    """Dependency allowing callers whose role is one of ``roles`` (``admin`` always passes).
+
+    Raises ``ForbiddenError`` (403) for a valid key with another role; ``UnauthorizedError`` (401) without a key.
+    Use as ``principal: Annotated[Principal, require_role("agent", "reader")]`` or in ``dependencies=[...]``.
+    """
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; expected some of {ROLES}")
+    allowed = frozenset(roles) | {"admin"}
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            raise ForbiddenError(
+                f"role {principal.role!r} may not do this; needs one of {sorted(allowed)}", key_id=principal.key_id
+            )
+        return principal
+
+    return Depends(check)
+
+
+def require_json(request: Request) -> None:
+    """Reject a request body that is not JSON with 415 (FastAPI would otherwise try to validate the raw bytes)."""
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    content_type = request.headers.get("content-type")
+    if not has_body or content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media_type.partition("/")
+    if main == "application" and (sub in _JSON_SUBTYPES or sub.endswith("+json")):
+        return
+    raise UnsupportedMediaTypeError(content_type)

@@ -1,0 +1,64 @@
+"""``POST /v1/query`` (answer a question with citations) and ``GET /v1/queries/{query_id}`` (a recorded query)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from api.deps import ContainerDep, Principal, require_json, require_role
+from api.schemas.query import CitationPublic, QueryRecordPublic, QueryRequest, QueryResponse
+from core.types import QueryRecord
+
+router = APIRouter(tags=["query"])
+
+Reader = Annotated[Principal, require_role("agent", "reader")]
+
+
+@router.post("/v1/query", response_model=QueryResponse, dependencies=[Depends(require_json)])
+def query(body: QueryRequest, container: ContainerDep, principal: Reader) -> QueryResponse:
+    """Answer ``question`` from the live index; the query is recorded (PII-scrubbed) under ``query_id``."""
+    result = container.router.answer(
+        body.question, top_k=body.top_k, filters=body.filters, user_id=body.user_id, tenant=body.tenant
+    )
+    return QueryResponse(
+        query_id=result.query_id,
+        answer=result.answer,
+        citations=[
+            CitationPublic(chunk_id=c.chunk_id, doc_id=c.doc_id, text=c.text, score=c.score) for c in result.citations
+        ],
+        embedder_version=result.embedder_version,
+        index_version=result.index_version,
+        generator_version=result.generator_version,
+        arm=str(result.arm),
+    )
+
+
+@router.get("/v1/queries/{query_id}", response_model=QueryRecordPublic)
+def get_query(
+    query_id: Annotated[str, Path(min_length=1, max_length=64)], container: ContainerDep, principal: Reader
+) -> QueryRecordPublic:
+    """A recorded query by id; 404 problem+json when unknown."""
+    return _public(container.query_log.get_query(query_id))
+
+
+def _public(record: QueryRecord) -> QueryRecordPublic:
+    return QueryRecordPublic(
+        query_id=record.id,
+        question=record.question,
+        answer=record.answer,
+        chunk_ids=list(record.chunk_ids),
+        doc_ids=list(record.doc_ids),
+        scores=list(record.scores),
+        corpus=record.corpus,
+        index_version=record.index_version,
+        embedder_version=record.embedder_version,
+        generator_version=record.generator_version,
+        arm=str(record.arm),
+        user_id=record.user_id,
+        tenant=record.tenant,
+        top_k=record.top_k,
+        filters=dict(record.filters),
+        latency_ms=record.latency_ms,
+        created_at=record.created_at,
+    )

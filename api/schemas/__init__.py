@@ -1,0 +1,1 @@
+"""Request / response schemas of the API (``XCreate`` / ``XPublic``, ``QueryRequest`` / ``QueryResponse``)."""

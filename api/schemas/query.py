@@ -1,0 +1,66 @@
+"""Schemas of the query endpoints: ``QueryRequest`` in, ``QueryResponse`` out, ``QueryRecordPublic`` for look-ups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FilterValue = str | int | bool
+FilterSpec = dict[str, FilterValue | list[FilterValue]]
+
+
+class QueryRequest(BaseModel):
+    """A question from an agent. ``filters`` match payload metadata: ``{"category": "billing", "lang": ["en"]}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, description="the question; at most settings.retrieval.max_question_chars")
+    top_k: int = Field(default=5, ge=1, le=50, description="number of passages to retrieve and cite")
+    filters: FilterSpec | None = Field(default=None, description="metadata field -> value or list of values")
+    user_id: str | None = Field(default=None, max_length=200, description="pseudonymous user id (sticky canary)")
+    tenant: str | None = Field(default=None, max_length=200, description="tenant / team, for slicing")
+
+
+class CitationPublic(BaseModel):
+    """A cited passage; its position (1-based) is the ``[n]`` marker in the answer."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+
+
+class QueryResponse(BaseModel):
+    """An answer with its citations and the versions that produced it (feedback refers to ``query_id``)."""
+
+    query_id: str
+    answer: str
+    citations: list[CitationPublic]
+    embedder_version: str
+    index_version: str
+    generator_version: str
+    arm: str
+
+
+class QueryRecordPublic(BaseModel):
+    """A recorded query as stored (question and answer already PII-scrubbed)."""
+
+    query_id: str
+    question: str
+    answer: str
+    chunk_ids: list[str]
+    doc_ids: list[str]
+    scores: list[float]
+    corpus: str
+    index_version: str
+    embedder_version: str
+    generator_version: str
+    arm: str
+    user_id: str | None
+    tenant: str | None
+    top_k: int
+    filters: dict[str, Any]
+    latency_ms: float
+    created_at: datetime

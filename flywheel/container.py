@@ -1,0 +1,176 @@
+"""The composition root: the ONE place where adapters are chosen from settings and wired together.
+
+Both the CLI (:mod:`flywheel.cli`) and the API (:func:`api.app.create_app`) build one :class:`Container` per process
+and read objects from it. Every object is a ``functools.cached_property``: built lazily on first use, once, and
+shared afterwards. Nothing here is a module-level singleton and nothing touches llama-index's global ``Settings``.
+
+Extension point (for every engineer): add a ``cached_property`` for the objects you own, importing your package
+inside the property body (keeps ``flywheel --help`` fast and avoids loading models nobody uses). If the object holds
+files or connections, also close it in :meth:`Container.close` (one line in ``_CLOSEABLE``).
+
+Objects owned by other engineers and expected here (names other code relies on):
+    ``scrubber`` (PiiScrubber, C), ``feedback_store`` (FeedbackStore + QueryLog, C), ``api_keys`` (ApiKeyService, C),
+    ``registry`` (ModelRegistry, D), ``reranker`` (Reranker or None, D), ``dataset_repository`` ...
+``query_log`` defaults to ``feedback_store``.
+
+Tests (and callers that need to inject an adapter) pass ``overrides={"name": obj}``: the value is placed where the
+cached property would have stored it, so the property is never built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from core.errors import FlywheelError
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.ports import Embedder, Generator, QueryLog, Reranker, VectorStore
+    from retrieval.routing import DeploymentRouter
+    from retrieval.service import QueryService
+
+logger = logging.getLogger(__name__)
+
+# Attributes closed by ``close()`` when they were built (in this order). Add yours if it holds resources.
+_CLOSEABLE: tuple[str, ...] = ("vector_store", "feedback_store", "query_log")
+
+
+class Container:
+    """Lazily built object graph for one process.
+
+    Args:
+        settings: loaded settings (default: from the environment / ``.env``).
+        overrides: ready-made objects by attribute name (e.g. ``{"query_log": fake}``); they replace the properties.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, overrides: Mapping[str, Any] | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        for name, value in (overrides or {}).items():
+            declared = getattr(type(self), name, None)
+            if declared is not None and not isinstance(declared, cached_property):
+                raise FlywheelError(f"container attribute {name!r} is not an overridable object")
+            self.__dict__[name] = value
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def is_built(self, name: str) -> bool:
+        """Whether the cached object ``name`` has been built (or overridden) already; builds nothing."""
+        return name in self.__dict__
+
+    def warm_up(self) -> None:
+        """Build the objects the query path needs (embedder, vector store, generator): called at API start-up."""
+        _ = self.embedder, self.vector_store, self.generator
+        logger.info("container warmed up embedder=%s generator=%s", self.embedder.version, self.generator.version)
+
+    def close(self) -> None:
+        """Close every built object that holds files or connections. Idempotent; errors are logged, not raised."""
+        for name in _CLOSEABLE:
+            obj = self.__dict__.pop(name, None)
+            close = getattr(obj, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # shutting down: one failing close must not stop the others
+                    logger.exception("close failed object=%s", name)
+
+    # ------------------------------------------------------------------------------------------ indexing (A)
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The active query/document embedder (default: the packaged MiniLM, version ``base``)."""
+        from indexing.embedder import SentenceTransformerEmbedder, default_model_path
+
+        cfg = self.settings.embedder
+        return SentenceTransformerEmbedder(
+            cfg.model_path or default_model_path(),
+            version="base",
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            max_seq_length=cfg.max_seq_length,
+        )
+
+    @cached_property
+    def vector_store(self) -> VectorStore:
+        """The vector store: embedded qdrant-edge (default) or qdrant-client (``store.kind='qdrant'``)."""
+        cfg = self.settings.store
+        if cfg.kind == "qdrant":
+            from indexing.stores.qdrant import QdrantVectorStore
+
+            return QdrantVectorStore(
+                url=cfg.url,
+                path=None if cfg.url else self.settings.vectors_dir,
+                api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+                timeout_s=cfg.timeout_s,
+            )
+        from indexing.stores.edge import EdgeVectorStore
+
+        return EdgeVectorStore(self.settings.vectors_dir)
+
+    @cached_property
+    def chunker(self) -> Any:
+        """The llama-index based chunker (chunk size / overlap from ``settings.indexing``)."""
+        from indexing.chunking import Chunker
+
+        cfg = self.settings.indexing
+        return Chunker(chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap)
+
+    @cached_property
+    def index_manager(self) -> Any:
+        """Versioned collections + alias swaps + incremental reindex; also the ``PassageIndex`` port."""
+        from indexing.manager import IndexManager
+
+        return IndexManager(self.vector_store, chunker=self.chunker, keep_versions=self.settings.indexing.keep_versions)
+
+    # ----------------------------------------------------------------------------------------- retrieval (B)
+    @cached_property
+    def generator(self) -> Generator:
+        """The answer generator; ``extractive`` by default (``hf`` / ``openai`` adapters belong to D)."""
+        kind = self.settings.generator.kind
+        if kind == "extractive":
+            from retrieval.generators.extractive import ExtractiveGenerator
+
+            return ExtractiveGenerator(self.embedder, max_sentences=self.settings.retrieval.answer_sentences)
+        raise FlywheelError(f"generator kind {kind!r} is not wired in the container yet")
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        """Optional reranker (D replaces this with the active registered cross-encoder); ``None``: no rerank."""
+        return None
+
+    @cached_property
+    def query_log(self) -> QueryLog:
+        """Where answered queries are recorded: the feedback store (C) by default."""
+        return self.feedback_store  # type: ignore[attr-defined,no-any-return]  # C adds ``feedback_store``
+
+    @cached_property
+    def query_service(self) -> QueryService:
+        """The current arm's query path over the alias ``settings.indexing.corpus``."""
+        return self.build_query_service(embedder=self.embedder, generator=self.generator)
+
+    def build_query_service(
+        self, *, embedder: Embedder, generator: Generator, reranker: Reranker | None = None, corpus: str | None = None
+    ) -> QueryService:
+        """A new ``QueryService`` sharing this container's store, log and scrubber (used for candidate arms)."""
+        from retrieval.service import QueryService
+
+        return QueryService(
+            embedder=embedder,
+            store=self.vector_store,
+            generator=generator,
+            query_log=self.query_log,
+            scrubber=self.scrubber,  # type: ignore[attr-defined]  # C adds ``scrubber``
+            reranker=reranker if reranker is not None else self.reranker,
+            settings=self.settings.retrieval,
+            corpus=corpus or self.settings.indexing.corpus,
+        )
+
+    @cached_property
+    def router(self) -> DeploymentRouter:
+        """Routes each query to the current or candidate arm (canary / shadow); F swaps arms at run time."""
+        from retrieval.routing import DeploymentRouter
+
+        return DeploymentRouter(current=self.query_service, canary_share=self.settings.deploy.canary_share)
+
+    # ------------------------------------------------------------------------------ feedback (C), others below
+    # C: ``scrubber`` (feedback.pii.PresidioScrubber), ``feedback_store`` (feedback.store.SqlStore), ``api_keys``.

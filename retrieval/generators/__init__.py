@@ -1,0 +1,1 @@
+"""Answer generators (``core.ports.Generator`` adapters): extractive (default), HF causal LM, OpenAI-compatible."""
