@@ -1,1 +1,4 @@
-"""Feedback intake, PII scrubbing, the SQL store, consent & deletion, curation (imports ``core`` only)."""
+"""Feedback stage: PII scrubbing, intake, the SQL store, auth, consent and deletion, curation into datasets.
+
+Imports only :mod:`core`; wired in ``flywheel.container``.
+"""

@@ -28,7 +28,10 @@ from core.errors import FlywheelError
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from core.ports import Embedder, Generator, QueryLog, Reranker, VectorStore
+    from core.ports import Embedder, Generator, PiiScrubber, QueryLog, Reranker, VectorStore
+    from feedback.auth import ApiKeyService
+    from feedback.intake import FeedbackIntake
+    from feedback.store import SqlStore
     from retrieval.routing import DeploymentRouter
     from retrieval.service import QueryService
 
@@ -141,7 +144,7 @@ class Container:
     @cached_property
     def query_log(self) -> QueryLog:
         """Where answered queries are recorded: the feedback store (C) by default."""
-        return self.feedback_store  # type: ignore[attr-defined,no-any-return]  # C adds ``feedback_store``
+        return self.feedback_store
 
     @cached_property
     def query_service(self) -> QueryService:
@@ -159,7 +162,7 @@ class Container:
             store=self.vector_store,
             generator=generator,
             query_log=self.query_log,
-            scrubber=self.scrubber,  # type: ignore[attr-defined]  # C adds ``scrubber``
+            scrubber=self.scrubber,
             reranker=reranker if reranker is not None else self.reranker,
             settings=self.settings.retrieval,
             corpus=corpus or self.settings.indexing.corpus,
@@ -174,3 +177,36 @@ class Container:
 
     # ------------------------------------------------------------------------------ feedback (C), others below
     # C: ``scrubber`` (feedback.pii.PresidioScrubber), ``feedback_store`` (feedback.store.SqlStore), ``api_keys``.
+    @cached_property
+    def scrubber(self) -> PiiScrubber:
+        """Presidio PII scrubber on the packaged small spaCy model (loaded once; thread-safe)."""
+        from feedback.pii import PresidioScrubber
+
+        return PresidioScrubber(self.settings.pii)
+
+    @cached_property
+    def feedback_store(self) -> SqlStore:
+        """Feedback + query-log store (SQLite WAL file by default, PostgreSQL by ``db.url``); migrated on build."""
+        from feedback.store import SqlStore
+
+        return SqlStore(self.settings.database_url, echo=self.settings.db.echo)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        """API key service over the feedback store; stores ``auth.bootstrap_admin_key`` (hashed) on first build."""
+        from feedback.auth import ApiKeyService
+
+        service = ApiKeyService(self.feedback_store)
+        bootstrap = self.settings.auth.bootstrap_admin_key
+        if bootstrap is not None:
+            service.bootstrap_admin(bootstrap.get_secret_value())
+        return service
+
+    @cached_property
+    def feedback_intake(self) -> FeedbackIntake:
+        """Feedback intake (validation, scrubbing, storage, consent, deletion, RAG fast path into the live index)."""
+        from feedback.intake import FeedbackIntake
+
+        return FeedbackIntake(
+            self.feedback_store, self.scrubber, self.settings.feedback, passage_index=self.index_manager
+        )

@@ -274,7 +274,7 @@ def _correction_row(e: FeedbackEvent, query: QueryRow) -> CorrectionRow:
         query_id=e.query_id,
         corpus=query.corpus,
         text=text,
-        agreement_key=stable_hash(query.question, text),
+        agreement_key=stable_hash(query.corpus, query.question, text),
         rater=e.rater_id or e.user_id,
         state=CorrectionState.PENDING.value,
         agreeing=[],
