@@ -1,0 +1,371 @@
+"""Embedded vector store on qdrant-edge (Qdrant's Rust engine in-process): the default ``VectorStore``.
+
+Layout under ``path``::
+
+    collections/{name}/shard/            one EdgeShard per collection version (segments + WAL)
+    collections/{name}/collection.json   {"name", "dim"}; written last, so a half-created collection is ignored
+    collections/{name}/.lock             flock held while this process has the shard open
+    aliases/{alias}.json                 {"collection": name}; replaced atomically (temp, fsync, rename, fsync dir)
+
+Contract: readers resolve an alias by reading its pointer file on every call, so a swap made by another
+``EdgeVectorStore`` (or process) is seen at once and a crash never leaves a half-written pointer. A shard can be open
+in one process only (qdrant-edge locks its WAL; we take an ``flock`` first so a second process fails cleanly with
+``ConflictError`` instead of touching the files). qdrant-edge 0.9 cannot match boolean payload values, so top-level
+booleans are mirrored as strings under the hidden payload key ``__bools__`` and filters on booleans use the mirror.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from core.types import FieldFilter, Point, ScoredPoint, SearchFilter
+from indexing.stores._common import batched, canonical_id, check_name, is_uuid, validate_points, vector_list
+
+logger = logging.getLogger(__name__)
+
+_BOOLS = "__bools__"
+_WRITE_BATCH = 1024
+
+
+@contextlib.contextmanager
+def _edge_errors(action: str, name: str) -> Iterator[None]:
+    """Translate qdrant-edge's bare exceptions into the project's error tree."""
+    try:
+        yield
+    except (InvalidInputError, NotFoundError, ConflictError):
+        raise
+    except Exception as exc:  # qdrant-edge raises plain Exception for every failure
+        message = str(exc)
+        if "dimension" in message.lower():
+            raise InvalidInputError(f"{action} {name}: {message}", field="vector") from exc
+        if "WouldBlock" in message:
+            raise ConflictError(f"collection {name} is open in another process") from exc
+        raise StorageError(f"{action} {name} failed: {message}") from exc
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so readers see the old or the new file, never a partial one: temp, fsync, rename, fsync dir."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _shadow_bools(payload: dict[str, Any]) -> dict[str, Any]:
+    bools = {key: ("true" if value else "false") for key, value in payload.items() if isinstance(value, bool)}
+    return {**payload, _BOOLS: bools} if bools else payload
+
+
+def _public_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: value for key, value in (payload or {}).items() if key != _BOOLS}
+
+
+def _condition(field: FieldFilter) -> Any:
+    """One ``FieldFilter`` -> an edge condition matching any of its values."""
+    conditions = []
+    for value in field.values:
+        if isinstance(value, bool):
+            key = f"{_BOOLS}.{field.key}"
+            conditions.append(qe.FieldCondition(key=key, match=qe.MatchValue(value="true" if value else "false")))
+        else:
+            conditions.append(qe.FieldCondition(key=field.key, match=qe.MatchValue(value=value)))
+    return conditions[0] if len(conditions) == 1 else qe.Filter(should=conditions)
+
+
+def edge_filter(search_filter: SearchFilter | None) -> qe.Filter | None:
+    """Translate a ``SearchFilter`` (must / must_not field filters) into a qdrant-edge ``Filter``."""
+    if search_filter is None or not (search_filter.must or search_filter.must_not):
+        return None
+    return qe.Filter(
+        must=[_condition(f) for f in search_filter.must] or None,
+        must_not=[_condition(f) for f in search_filter.must_not] or None,
+    )
+
+
+class _OpenShard:
+    """An open shard with its dimension and the process lock that guards it."""
+
+    def __init__(self, shard: qe.EdgeShard, dim: int, lock_fd: int) -> None:
+        self.shard = shard
+        self.dim = dim
+        self.lock_fd = lock_fd
+        self.write_lock = threading.Lock()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.shard.close()
+        with contextlib.suppress(OSError):
+            os.close(self.lock_fd)
+
+
+class EdgeVectorStore:
+    """``VectorStore`` on qdrant-edge: one shard directory per collection, aliases as pointer files.
+
+    Args:
+        path: store directory (created if missing).
+        hnsw_ef: HNSW beam width at query time (higher: better recall, slower).
+        hnsw_m: HNSW graph degree used when segments are optimised.
+        ef_construct: HNSW build beam width.
+    """
+
+    def __init__(self, path: Path | str, *, hnsw_ef: int = 128, hnsw_m: int = 16, ef_construct: int = 128) -> None:
+        self.root = Path(path)
+        self.hnsw_ef = hnsw_ef
+        self._hnsw = qe.HnswIndexConfig(m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=10_000)
+        try:
+            (self.root / "collections").mkdir(parents=True, exist_ok=True)
+            (self.root / "aliases").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create vector store directory {self.root}: {exc.strerror}") from exc
+        self._open: dict[str, _OpenShard] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # ------------------------------------------------------------------------------------------------ names
+    def _dir(self, name: str) -> Path:
+        return self.root / "collections" / check_name(name)
+
+    def _alias_file(self, alias: str) -> Path:
+        return self.root / "aliases" / f"{check_name(alias, what='alias')}.json"
+
+    def collection_exists(self, name: str) -> bool:
+        """Whether a complete physical collection ``name`` exists (aliases are not collections)."""
+        return (self._dir(name) / "collection.json").is_file()
+
+    def list_collections(self) -> list[str]:
+        """Names of all complete collections, sorted."""
+        base = self.root / "collections"
+        return sorted(p.name for p in base.iterdir() if (p / "collection.json").is_file())
+
+    def _resolve(self, name: str) -> str:
+        if self.collection_exists(name):
+            return name
+        target = self.get_alias(name)
+        if target is None or not self.collection_exists(target):
+            raise NotFoundError(f"unknown collection or alias {name!r}", collection=name)
+        return target
+
+    # ------------------------------------------------------------------------------------------------ shards
+    def _lock_dir(self, name: str) -> int:
+        fd = os.open(self._dir(name) / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise ConflictError(f"collection {name} is open in another process", collection=name) from exc
+        return fd
+
+    def _shard(self, name: str) -> _OpenShard:
+        """The open shard of ``name`` (a collection or alias), loading it on first use."""
+        if self._closed:
+            raise ConflictError("vector store is closed")
+        target = self._resolve(name)
+        with self._lock:
+            handle = self._open.get(target)
+            if handle is None:
+                dim = int(json.loads((self._dir(target) / "collection.json").read_text())["dim"])
+                fd = self._lock_dir(target)
+                try:
+                    with _edge_errors("open", target):
+                        shard = qe.EdgeShard.load(str(self._dir(target) / "shard"))
+                except BaseException:
+                    os.close(fd)
+                    raise
+                handle = self._open[target] = _OpenShard(shard, dim, fd)
+            return handle
+
+    def create_collection(self, name: str, *, dim: int) -> None:
+        """Create an empty cosine collection of ``dim`` dimensions. ``ConflictError`` if it (or an alias) exists."""
+        if dim < 1:
+            raise InvalidInputError(f"dimension must be positive, got {dim}", field="dim")
+        if self.collection_exists(name) or self._alias_file(name).exists():
+            raise ConflictError(f"collection {name!r} already exists", collection=name)
+        directory = self._dir(name)
+        with self._lock:
+            shutil.rmtree(directory, ignore_errors=True)  # leftovers of a crashed create (no collection.json)
+            directory.mkdir(parents=True)
+            fd = self._lock_dir(name)
+            config = qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine), hnsw_config=self._hnsw
+            )
+            try:
+                with _edge_errors("create", name):
+                    shard = qe.EdgeShard.create(str(directory / "shard"), config)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._open[name] = _OpenShard(shard, dim, fd)
+            _write_json_atomic(directory / "collection.json", {"name": name, "dim": dim})
+        logger.info("collection created name=%s dim=%d", name, dim)
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and its files. ``ConflictError`` if aliased, ``NotFoundError`` if unknown."""
+        if not self.collection_exists(name):
+            raise NotFoundError(f"unknown collection {name!r}", collection=name)
+        aliases = sorted(alias for alias, target in self.list_aliases().items() if target == name)
+        if aliases:
+            raise ConflictError(f"collection {name!r} is the target of alias(es) {aliases}", collection=name)
+        with self._lock:
+            handle = self._open.pop(name, None)
+            if handle is not None:
+                handle.close()
+            (self._dir(name) / "collection.json").unlink(missing_ok=True)  # invisible first, then remove
+            shutil.rmtree(self._dir(name), ignore_errors=True)
+        logger.info("collection dropped name=%s", name)
+
+    # ------------------------------------------------------------------------------------------------ points
+    def count(self, name: str) -> int:
+        """Number of points in a collection (or an alias' target)."""
+        handle = self._shard(name)
+        with _edge_errors("count", name):
+            return int(handle.shard.count(qe.CountRequest(exact=True)))
+
+    def upsert(self, name: str, points: Sequence[Point]) -> None:
+        """Insert or replace points by id, then flush to disk (durable on return)."""
+        handle = self._shard(name)
+        rows = validate_points(points, dim=handle.dim)
+        with handle.write_lock, _edge_errors("upsert", name):
+            for batch in batched(rows, _WRITE_BATCH):
+                edge_points = [qe.Point(pid, vec, _shadow_bools(payload)) for pid, vec, payload in batch]
+                handle.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            handle.shard.flush()
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        """Remove points by id; missing (or non-UUID, hence never stored) ids are ignored."""
+        handle = self._shard(name)
+        valid = [canonical_id(i) for i in ids if is_uuid(i)]
+        if not valid:
+            return
+        with handle.write_lock, _edge_errors("delete", name):
+            handle.shard.update(qe.UpdateOperation.delete_points(valid))
+            handle.shard.flush()
+
+    def optimize(self, name: str) -> bool:
+        """Run the segment optimisers (builds HNSW for large segments); blocking. True if anything changed."""
+        handle = self._shard(name)
+        with handle.write_lock, _edge_errors("optimize", name):
+            changed = bool(handle.shard.optimize())
+            handle.shard.flush()
+        return changed
+
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        *,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        exact: bool = False,
+    ) -> list[ScoredPoint]:
+        """Top-``top_k`` points by cosine similarity, best first. ``exact=True`` forces a full scan (no HNSW)."""
+        if top_k < 1:
+            raise InvalidInputError(f"top_k must be >= 1, got {top_k}", field="top_k")
+        handle = self._shard(name)
+        request = qe.SearchRequest(
+            query=qe.Query.Nearest(vector_list(vector, dim=handle.dim)),
+            limit=top_k,
+            filter=edge_filter(filter),
+            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, top_k), exact=exact),
+            with_payload=True,
+            with_vector=False,
+        )
+        with _edge_errors("search", name):
+            hits = handle.shard.search(request)
+        return [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
+
+    def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
+        """Points by id in request order; missing or non-UUID ids are skipped."""
+        handle = self._shard(name)
+        wanted = list(dict.fromkeys(canonical_id(i) for i in ids if is_uuid(i)))
+        if not wanted:
+            return []
+        with _edge_errors("retrieve", name):
+            records = handle.shard.retrieve(wanted, with_payload=True, with_vector=with_vectors)
+        by_id = {str(r.id): _to_point(r, with_vectors=with_vectors) for r in records}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def scroll(self, name: str, *, with_vectors: bool = False, batch_size: int = 256) -> Iterator[Point]:
+        """Iterate over every point (id order)."""
+        handle = self._shard(name)
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=batch_size, with_payload=True, with_vector=with_vectors)
+            with _edge_errors("scroll", name):
+                records, offset = handle.shard.scroll(request)
+            yield from (_to_point(r, with_vectors=with_vectors) for r in records)
+            if offset is None or not records:
+                return
+
+    # ------------------------------------------------------------------------------------------------ aliases
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Point ``alias`` at ``collection`` by atomically replacing its pointer file."""
+        if not self.collection_exists(collection):
+            raise NotFoundError(f"unknown collection {collection!r}", collection=collection)
+        if self.collection_exists(alias):
+            raise ConflictError(f"alias {alias!r} would shadow a collection of the same name", alias=alias)
+        _write_json_atomic(self._alias_file(alias), {"collection": collection})
+        logger.info("alias set alias=%s collection=%s", alias, collection)
+
+    def get_alias(self, alias: str) -> str | None:
+        """The collection ``alias`` points to, or ``None`` (read from disk on every call)."""
+        try:
+            return str(json.loads(self._alias_file(alias).read_text(encoding="utf-8"))["collection"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError) as exc:
+            raise StorageError(f"alias file of {alias!r} is unreadable: {exc}") from exc
+
+    def list_aliases(self) -> dict[str, str]:
+        """All aliases -> their target collection."""
+        files = sorted((self.root / "aliases").glob("*.json"))
+        return {f.stem: target for f in files if (target := self.get_alias(f.stem)) is not None}
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias (missing alias ignored)."""
+        self._alias_file(alias).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+    def healthy(self) -> bool:
+        """Whether the store directory is usable."""
+        return not self._closed and os.access(self.root / "collections", os.W_OK)
+
+    def close(self) -> None:
+        """Close every open shard and release its lock. Idempotent."""
+        with self._lock:
+            for handle in self._open.values():
+                handle.close()
+            self._open.clear()
+            self._closed = True
+
+
+def _to_point(record: Any, *, with_vectors: bool) -> Point:
+    vector = list(record.vector) if with_vectors and record.vector is not None else []
+    return Point(id=str(record.id), vector=vector, payload=_public_payload(record.payload))
+
+
+__all__ = ["EdgeVectorStore", "edge_filter"]
