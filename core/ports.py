@@ -245,6 +245,15 @@ class PassageIndex(Protocol):
         ...
 
 
+@runtime_checkable
+class ProvenanceLedger(Protocol):
+    """Answers whether feedback events may back a training row (the feedback store implements it; evals calls it)."""
+
+    def usable_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """The subset of ``event_ids`` that exist, are not deleted, and whose user consented to training use."""
+        ...
+
+
 __all__ = [
     "Embedder",
     "FeedbackStore",
@@ -252,6 +261,7 @@ __all__ = [
     "PassageIndex",
     "PiiFinding",
     "PiiScrubber",
+    "ProvenanceLedger",
     "QueryLog",
     "Reranker",
     "Retriever",
