@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 ROUTERS: tuple[str, ...] = (
     "api.routers.health",
     "api.routers.query",
+    "api.routers.feedback",
+    "api.routers.users",
+    "api.routers.keys",
 )
 
 

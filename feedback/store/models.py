@@ -56,7 +56,7 @@ class QueryRow(Base):
     tenant: Mapped[str | None] = mapped_column(sa.String(128))
     top_k: Mapped[int]
     filters: Mapped[dict[str, Any]]
-    latency_ms: Mapped[float]
+    latency_ms: Mapped[float] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 

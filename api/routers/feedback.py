@@ -1,0 +1,130 @@
+"""Feedback endpoints: ``POST /v1/feedback``, ``POST /v1/feedback:batch``, ``GET /v1/feedback`` and corrections.
+
+Agents (and admins) submit; readers list. Free text is scrubbed by the intake before anything is stored; a rejected
+request stores nothing. Corrections are approved / revoked by admins (RAG fast path).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query
+
+from api.deps import ContainerDep, Principal, require_json, require_role
+from api.schemas.feedback import (
+    COMMON_FIELDS,
+    CorrectionPublic,
+    FeedbackAccepted,
+    FeedbackBatchAccepted,
+    FeedbackBatchCreate,
+    FeedbackCreate,
+    FeedbackPublic,
+)
+from core.types import FeedbackEvent, FeedbackKind
+from feedback.store import CorrectionRecord, CorrectionState
+from feedback.validation import FeedbackSubmission
+
+router = APIRouter(tags=["feedback"])
+
+Agent = Annotated[Principal, require_role("agent")]
+Reader = Annotated[Principal, require_role("reader")]
+Admin = Annotated[Principal, require_role("admin")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def _submission(body: FeedbackCreate, *, idempotency_key: str | None = None) -> FeedbackSubmission:
+    raw = body.model_dump(exclude_none=True)
+    return FeedbackSubmission(
+        query_id=body.query_id,
+        kind=body.kind,
+        data={k: v for k, v in raw.items() if k not in COMMON_FIELDS},
+        user_id=body.user_id,
+        tenant=body.tenant,
+        rater_id=body.rater_id,
+        idempotency_key=idempotency_key or body.idempotency_key,
+    )
+
+
+@router.post("/v1/feedback", status_code=201, response_model=FeedbackAccepted, dependencies=[Depends(require_json)])
+def submit_feedback(
+    body: FeedbackCreate, container: ContainerDep, principal: Agent, idempotency_key: IdempotencyKey = None
+) -> FeedbackAccepted:
+    """Store one feedback event (committed before the response); a repeated Idempotency-Key returns the first id."""
+    return FeedbackAccepted(id=container.feedback_intake.submit(_submission(body, idempotency_key=idempotency_key)))
+
+
+@router.post(
+    "/v1/feedback:batch", status_code=201, response_model=FeedbackBatchAccepted, dependencies=[Depends(require_json)]
+)
+def submit_feedback_batch(
+    body: FeedbackBatchCreate, container: ContainerDep, principal: Agent, idempotency_key: IdempotencyKey = None
+) -> FeedbackBatchAccepted:
+    """Store a batch all-or-none; 422 lists every bad item by index. A header key scopes per-item keys ``{key}:{i}``."""
+    submissions = [
+        _submission(event, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None)
+        for i, event in enumerate(body.events)
+    ]
+    result = container.feedback_intake.submit_batch(submissions)
+    return FeedbackBatchAccepted(ids=result.ids, created=result.created)
+
+
+@router.get("/v1/feedback", response_model=list[FeedbackPublic])
+def list_feedback(
+    container: ContainerDep,
+    principal: Reader,
+    query_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    kind: FeedbackKind | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[FeedbackPublic]:
+    """Stored (scrubbed) events, oldest first, filtered by query, kind and creation time."""
+    events = container.feedback_store.list_events(query_id=query_id, kind=kind, since=since, limit=limit)
+    return [_public(e) for e in events]
+
+
+def _public(event: FeedbackEvent) -> FeedbackPublic:
+    return FeedbackPublic(
+        id=event.id,
+        query_id=event.query_id,
+        kind=event.kind.value,
+        data=dict(event.data),
+        user_id=event.user_id,
+        tenant=event.tenant,
+        rater_id=event.rater_id,
+        created_at=event.created_at,
+    )
+
+
+CorrectionId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/v1/corrections", response_model=list[CorrectionPublic])
+def list_corrections(
+    container: ContainerDep, principal: Reader, state: CorrectionState | None = None
+) -> list[CorrectionPublic]:
+    """Corrections and their fast-path state, oldest first."""
+    return [_correction(c) for c in container.feedback_store.list_corrections(state=state)]
+
+
+@router.post("/v1/corrections/{correction_id}/approve", response_model=CorrectionPublic)
+def approve_correction(correction_id: CorrectionId, container: ContainerDep, principal: Admin) -> CorrectionPublic:
+    """Approve a pending correction: it is upserted into the live collection (unless the fast path is off)."""
+    return _correction(container.feedback_intake.approve_correction(correction_id))
+
+
+@router.post("/v1/corrections/{correction_id}/revoke", response_model=CorrectionPublic)
+def revoke_correction(correction_id: CorrectionId, container: ContainerDep, principal: Admin) -> CorrectionPublic:
+    """Revoke a correction; its live passage (shared by agreeing corrections) is removed."""
+    return _correction(container.feedback_intake.revoke_correction(correction_id))
+
+
+def _correction(record: CorrectionRecord) -> CorrectionPublic:
+    return CorrectionPublic(
+        id=record.id,
+        query_id=record.query_id,
+        corpus=record.corpus,
+        state=record.state.value,
+        agreeing=list(record.agreeing),
+        chunk_id=record.chunk_id,
+    )
