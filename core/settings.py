@@ -168,6 +168,11 @@ class DeploySettings(BaseModel):
     canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
     canary_min_feedback: int = Field(default=50, ge=1)
     reindex_cron: str | None = Field(default="0 3 * * *", description="service scheduler cron; None disables")
+    reindex_source: str | None = Field(
+        default=None,
+        description="documents the scheduled reindex reads: a folder, a .jsonl file or builtin:faq; "
+        "None: re-embed the live collection's documents (plus approved corrections)",
+    )
 
 
 class ServerSettings(BaseModel):
