@@ -1,0 +1,327 @@
+"""Contrastive fine-tuning of the sentence-transformers embedder from feedback pairs.
+
+Recipe (the defaults of :class:`EmbedderTrainingConfig`, chosen on the built-in FAQ, see ``benchmarks/faq_lift.py``):
+
+1. Feedback pairs (query -> agent-confirmed passage) below ``min_pair_weight`` are dropped.
+2. Hard negatives: the agent-marked irrelevant passages first; pairs without one get a negative mined from the live
+   corpus with ``sentence_transformers.util.mine_hard_negatives`` using the *base* model. A mined candidate whose
+   score is within ``relative_margin`` of the positive's score is skipped (likely a false negative).
+3. Domain adaptation on the live corpus: every passage (with feedback or not) yields ``pseudo_queries_per_passage``
+   inverse-cloze pairs (a sentence of the passage -> the rest of it), mixed with the feedback rows.
+4. ``MultipleNegativesRankingLoss`` (cached variant when the batch is larger than ``mini_batch_size``), in-batch
+   negatives plus the hard ones, a batch sampler that never puts the same text twice in a batch, linear schedule with
+   warm-up, a fixed seed; the model is saved to ``output_dir``. Nothing is read from or sent to the hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidInputError, NotEnoughDataError
+from core.types import ContrastivePair
+
+logger = logging.getLogger(__name__)
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(slots=True)
+class EmbedderTrainingConfig:
+    """Hyper-parameters of embedder fine-tuning. CPU-friendly defaults; every field documents itself."""
+
+    epochs: int = field(default=3, metadata={"help": "passes over the training rows"})
+    batch_size: int = field(
+        default=32, metadata={"help": "rows per step; every other row of the batch is an in-batch negative"}
+    )
+    mini_batch_size: int = field(
+        default=32,
+        metadata={"help": "batches larger than this use CachedMultipleNegativesRankingLoss with this mini-batch"},
+    )
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps with linear warm-up"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    scale: float = field(default=20.0, metadata={"help": "MNRL similarity scale (inverse temperature)"})
+    symmetric: bool = field(
+        default=False, metadata={"help": "also rank queries given passages (MultipleNegativesSymmetricRankingLoss)"}
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "token truncation during training"})
+    seed: int = field(default=42, metadata={"help": "seed for sampling, shuffling and initialisation"})
+    min_pairs: int = field(default=16, metadata={"help": "fewest usable feedback pairs needed to train"})
+    min_pair_weight: float = field(
+        default=0.0, metadata={"help": "feedback pairs with a confidence weight below this are dropped"}
+    )
+    hard_negatives: int = field(
+        default=1, metadata={"help": "hard negatives per feedback pair (agent-marked first, then mined); 0: none"}
+    )
+    relative_margin: float = field(
+        default=0.05,
+        metadata={"help": "mined negatives scoring above (1 - margin) x the positive's score are dropped"},
+    )
+    mining_range_max: int = field(default=30, metadata={"help": "mine negatives among the top-N corpus hits only"})
+    pseudo_queries_per_passage: int = field(
+        default=2, metadata={"help": "inverse-cloze pairs per corpus passage for domain adaptation; 0: off"}
+    )
+    pseudo_query_min_words: int = field(default=4, metadata={"help": "shortest sentence used as a pseudo-query"})
+    ict_remove_sentence: bool = field(
+        default=True, metadata={"help": "remove the pseudo-query sentence from its passage (inverse cloze task)"}
+    )
+    device: str | None = field(default=None, metadata={"help": "cpu / cuda; default: cuda when present"})
+    show_progress: bool = field(default=True, metadata={"help": "show a progress bar while training"})
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "mini_batch_size", "max_seq_length", "min_pairs", "mining_range_max"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"embedder training {name} must be >= 1", field=name)
+        if not 0.0 <= self.relative_margin < 1.0:
+            raise InvalidInputError("relative_margin must be in [0, 1)", field="relative_margin")
+        if self.learning_rate <= 0:
+            raise InvalidInputError("learning_rate must be > 0", field="learning_rate")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for the registry manifest)."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class TrainingRows:
+    """The rows handed to the trainer and where they came from."""
+
+    anchors: list[str]
+    positives: list[str]
+    negatives: list[str] | None
+    stats: dict[str, int]
+
+
+def split_sentences(text: str, *, min_words: int) -> list[str]:
+    """Sentences of ``text`` with at least ``min_words`` words."""
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if len(s.split()) >= min_words]
+
+
+def pseudo_query_pairs(
+    passages: Sequence[str], *, per_passage: int, min_words: int, remove: bool, seed: int
+) -> list[tuple[str, str]]:
+    """Inverse-cloze pairs ``(sentence, passage without it)`` for passages with at least two usable sentences."""
+    rng = random.Random(seed)
+    pairs: list[tuple[str, str]] = []
+    for passage in dict.fromkeys(passages):  # de-duplicated, order kept
+        sentences = split_sentences(passage, min_words=min_words)
+        if len(sentences) < 2:
+            continue
+        for sentence in rng.sample(sentences, min(per_passage, len(sentences))):
+            rest = " ".join(s for s in sentences if s != sentence) if remove else passage
+            pairs.append((sentence, rest))
+    return pairs
+
+
+def usable_pairs(pairs: Sequence[ContrastivePair], config: EmbedderTrainingConfig) -> list[ContrastivePair]:
+    """Pairs with a non-empty query and positive and enough weight. Raises ``NotEnoughDataError`` if too few."""
+    usable = [p for p in pairs if p.query.strip() and p.positive.strip() and p.weight >= config.min_pair_weight]
+    if len(usable) < config.min_pairs:
+        raise NotEnoughDataError(
+            f"embedder training needs at least {config.min_pairs} usable contrastive pairs, got {len(usable)}",
+            have=len(usable),
+            need=config.min_pairs,
+        )
+    return usable
+
+
+def mine_negatives(
+    model: Any, pairs: Sequence[tuple[str, str]], *, corpus: Sequence[str], config: EmbedderTrainingConfig
+) -> dict[int, str]:
+    """Index of pair -> one mined hard negative (pairs for which none passes the false-negative guard are absent)."""
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    if not pairs or not corpus:
+        return {}
+    rows = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
+    mined = mine_hard_negatives(
+        rows,
+        model,
+        anchor_column_name="anchor",
+        positive_column_name="positive",
+        corpus=list(dict.fromkeys(corpus)),
+        range_max=config.mining_range_max,
+        relative_margin=config.relative_margin,
+        num_negatives=1,
+        sampling_strategy="top",
+        output_format="triplet",
+        batch_size=64,
+        use_faiss=False,
+        verbose=False,
+    )
+    by_pair = {(a, p): n for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"], strict=True)}
+    return {i: by_pair[pair] for i, pair in enumerate(pairs) if pair in by_pair}
+
+
+def build_rows(
+    pairs: Sequence[ContrastivePair], *, model: Any, corpus: Sequence[str], config: EmbedderTrainingConfig
+) -> TrainingRows:
+    """Feedback pairs + hard negatives (agent-marked, then mined) + corpus pseudo-query pairs, as trainer rows.
+
+    Rows that end up without any negative (none marked, none mined past the guard) are kept with a negative drawn
+    from another passage of the corpus at random, so every row has the same shape; the count is in ``stats``.
+    """
+    base = [(p.query, p.positive) for p in pairs]
+    pseudo = pseudo_query_pairs(
+        corpus,
+        per_passage=config.pseudo_queries_per_passage,
+        min_words=config.pseudo_query_min_words,
+        remove=config.ict_remove_sentence,
+        seed=config.seed,
+    )
+    anchors = [a for a, _ in base] + [a for a, _ in pseudo]
+    positives = [p for _, p in base] + [p for _, p in pseudo]
+    stats = {"feedback_pairs": len(base), "pseudo_pairs": len(pseudo), "agent_negatives": 0, "mined_negatives": 0}
+    if config.hard_negatives < 1:
+        return TrainingRows(anchors, positives, None, {**stats, "random_negatives": 0})
+    negatives: list[str | None] = [p.negatives[0] if p.negatives else None for p in pairs] + [None] * len(pseudo)
+    stats["agent_negatives"] = sum(n is not None for n in negatives)
+    todo = [i for i, n in enumerate(negatives) if n is None]
+    mined = mine_negatives(model, [(anchors[i], positives[i]) for i in todo], corpus=corpus, config=config)
+    for j, neg in mined.items():
+        negatives[todo[j]] = neg
+    stats["mined_negatives"] = len(mined)
+    rng = random.Random(config.seed)
+    pool = list(dict.fromkeys(corpus)) or positives
+    filled = [n if n is not None else _random_other(rng, pool, positives[i]) for i, n in enumerate(negatives)]
+    stats["random_negatives"] = sum(n is None for n in negatives)
+    return TrainingRows(anchors, positives, filled, stats)
+
+
+def _random_other(rng: random.Random, pool: Sequence[str], positive: str) -> str:
+    for _ in range(10):
+        candidate = rng.choice(pool)
+        if candidate != positive:
+            return candidate
+    return ""
+
+
+def _loss(model: Any, config: EmbedderTrainingConfig) -> Any:
+    from sentence_transformers import losses
+
+    cached = config.batch_size > config.mini_batch_size
+    if config.symmetric:
+        if cached:
+            return losses.CachedMultipleNegativesSymmetricRankingLoss(
+                model, scale=config.scale, mini_batch_size=config.mini_batch_size
+            )
+        return losses.MultipleNegativesSymmetricRankingLoss(model, scale=config.scale)
+    if cached:
+        return losses.CachedMultipleNegativesRankingLoss(
+            model, scale=config.scale, mini_batch_size=config.mini_batch_size
+        )
+    return losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+
+
+def training_arguments(config: EmbedderTrainingConfig, *, output_dir: Path, device: str) -> Any:
+    """``SentenceTransformerTrainingArguments`` for ``config``: no hub, no reporting, no checkpoints, seeded."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.training_args import BatchSamplers
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear",
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="no",
+        report_to="none",
+        push_to_hub=False,
+        logging_steps=max(1, config.epochs * 1000),
+        disable_tqdm=not config.show_progress,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+    )
+
+
+def load_sentence_transformer(path: Path, *, device: str, max_seq_length: int | None = None) -> Any:
+    """Load a sentence-transformers model strictly from a directory. ``InvalidInputError`` if it is not one."""
+    from sentence_transformers import SentenceTransformer
+
+    if not Path(path).is_dir() or not (Path(path) / "config.json").is_file():
+        raise InvalidInputError(f"not a sentence-transformers model directory: {path}", field="base_model_path")
+    try:
+        model = SentenceTransformer(str(path), device=device, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"cannot load a sentence-transformers model from {path}: {exc}") from exc
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def train_embedder(
+    pairs: Sequence[ContrastivePair],
+    *,
+    base_model_path: Path | str,
+    corpus_passages: Sequence[str],
+    output_dir: Path | str,
+    config: EmbedderTrainingConfig | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the embedder at ``base_model_path`` on ``pairs`` and save it to ``output_dir``; return metrics.
+
+    ``corpus_passages`` is the live corpus (mining and pseudo-query pairs). Raises ``NotEnoughDataError`` when fewer
+    than ``config.min_pairs`` usable pairs are given and ``InvalidInputError`` for a base model that cannot be loaded.
+    Metrics: row counts by source, ``train_loss``, ``train_seconds``, ``steps``.
+    """
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+    from transformers import set_seed
+
+    config = config or EmbedderTrainingConfig()
+    usable = usable_pairs(pairs, config)
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    set_seed(config.seed)
+    model = load_sentence_transformer(Path(base_model_path), device=device, max_seq_length=config.max_seq_length)
+    rows = build_rows(usable, model=model, corpus=corpus_passages, config=config)
+    columns = {"anchor": rows.anchors, "positive": rows.positives}
+    if rows.negatives is not None:
+        columns["negative"] = rows.negatives
+    out = Path(output_dir)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=training_arguments(config, output_dir=out / ".trainer", device=device),
+        train_dataset=Dataset.from_dict(columns).shuffle(seed=config.seed),
+        loss=_loss(model, config),
+    )
+    started = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    model.save_pretrained(str(out))
+    _remove_trainer_dir(out / ".trainer")
+    metrics = {**rows.stats, "rows": len(rows.anchors), "train_loss": float(result.training_loss)}
+    metrics.update(train_seconds=round(seconds, 2), steps=int(result.global_step), device=device)
+    logger.info("embedder trained rows=%d steps=%d seconds=%.1f", metrics["rows"], metrics["steps"], seconds)
+    return metrics
+
+
+def _remove_trainer_dir(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+__all__ = [
+    "EmbedderTrainingConfig",
+    "TrainingRows",
+    "build_rows",
+    "load_sentence_transformer",
+    "mine_negatives",
+    "pseudo_query_pairs",
+    "train_embedder",
+    "training_arguments",
+    "usable_pairs",
+]
