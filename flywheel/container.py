@@ -29,16 +29,23 @@ from core.settings import Settings
 
 if TYPE_CHECKING:
     from core.ports import Embedder, Generator, PiiScrubber, QueryLog, Reranker, VectorStore
+    from customization.registry import ModelRegistry
     from feedback.auth import ApiKeyService
     from feedback.intake import FeedbackIntake
     from feedback.store import SqlStore
+    from flywheel.cycle import CycleRunner
+    from flywheel.deploy import Deployer
+    from flywheel.jobs import JobRunner
+    from flywheel.lineage import Lineage
+    from flywheel.schedule import Scheduler
+    from flywheel.state import StateStore
     from retrieval.routing import DeploymentRouter
     from retrieval.service import QueryService
 
 logger = logging.getLogger(__name__)
 
 # Attributes closed by ``close()`` when they were built (in this order). Add yours if it holds resources.
-_CLOSEABLE: tuple[str, ...] = ("vector_store", "feedback_store", "query_log")
+_CLOSEABLE: tuple[str, ...] = ("scheduler", "job_runner", "vector_store", "feedback_store", "query_log", "state_store")
 
 
 class Container:
@@ -81,13 +88,16 @@ class Container:
     # ------------------------------------------------------------------------------------------ indexing (A)
     @cached_property
     def embedder(self) -> Embedder:
-        """The active query/document embedder (default: the packaged MiniLM, version ``base``)."""
-        from indexing.embedder import SentenceTransformerEmbedder, default_model_path
+        """The active query/document embedder: the deployed registry version, else the packaged MiniLM (``base``)."""
+        from flywheel.arms import embedder_path
+        from flywheel.loop import deployed_embedder_version
+        from indexing.embedder import SentenceTransformerEmbedder
 
         cfg = self.settings.embedder
+        version = deployed_embedder_version(self)  # F: follows the active deployment (registry pointer)
         return SentenceTransformerEmbedder(
-            cfg.model_path or default_model_path(),
-            version="base",
+            embedder_path(self, version),
+            version=version or "base",
             batch_size=cfg.batch_size,
             device=cfg.device,
             max_seq_length=cfg.max_seq_length,
@@ -115,8 +125,7 @@ class Container:
         """The llama-index based chunker (chunk size / overlap from ``settings.indexing``)."""
         from indexing.chunking import Chunker
 
-        cfg = self.settings.indexing
-        return Chunker(chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap)
+        return Chunker.from_settings(self.settings.indexing)
 
     @cached_property
     def index_manager(self) -> Any:
@@ -210,3 +219,60 @@ class Container:
         return FeedbackIntake(
             self.feedback_store, self.scrubber, self.settings.feedback, passage_index=self.index_manager
         )
+
+    # ---------------------------------------------------------------------------------------------- loop (F)
+    # The loop's objects; wiring details live in ``flywheel.loop`` to keep this file small.
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """D's model registry under ``settings.models_dir`` (versions + active pointers)."""
+        from customization.registry import ModelRegistry
+
+        return ModelRegistry(self.settings.models_dir)
+
+    @cached_property
+    def state_store(self) -> StateStore:
+        """Jobs, cycles, deployments and lineage tables (same database URL, own migrations)."""
+        from flywheel.state import StateStore
+
+        return StateStore(self.settings.database_url)
+
+    @cached_property
+    def lineage(self) -> Lineage:
+        """Lineage recorder / walker over the state store."""
+        from flywheel.lineage import Lineage
+
+        return Lineage(self.state_store)
+
+    @cached_property
+    def deployer(self) -> Deployer:
+        """Blue/green + canary deployment of the corpus (moves the alias, active models, router arms)."""
+        from flywheel.loop import make_deployer
+
+        return make_deployer(self)
+
+    @cached_property
+    def cycle_runner(self) -> CycleRunner:
+        """Runs cycles (curate -> train -> build -> evaluate -> gate -> deploy)."""
+        from flywheel.cycle import CycleRunner
+
+        return CycleRunner(self)
+
+    @cached_property
+    def job_runner(self) -> JobRunner:
+        """Background jobs (cycle, reindex, curate, eval)."""
+        from flywheel.loop import make_job_runner
+
+        return make_job_runner(self)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        """The service's own scheduler (nightly reindex on ``deploy.reindex_cron``)."""
+        from flywheel.loop import make_scheduler
+
+        return make_scheduler(self)
+
+    def start_loop(self, *, scheduler: bool = True) -> dict[str, Any]:
+        """Service start-up of the loop: recover jobs, abandon dead cycles, reconcile the deployment, canary, cron."""
+        from flywheel.loop import start_loop
+
+        return start_loop(self, scheduler=scheduler)

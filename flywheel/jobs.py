@@ -173,6 +173,10 @@ class JobRunner:
                     self.state.update_job(job_id, cancel_requested=True)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
+    def close(self) -> None:
+        """Shut down without waiting; running jobs are asked to cancel (container shutdown)."""
+        self.shutdown(wait=False)
+
     def _execute(self, job_id: str) -> None:
         job = self.state.get_job(job_id)
         if job.cancel_requested:

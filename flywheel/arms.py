@@ -1,0 +1,93 @@
+"""Query-path arms for deployments: load a registered model version and build a query service pinned to a
+collection (the canary / candidate arm) or following the corpus alias (the current arm).
+
+The candidate's collection is not what the alias points to, so its arm must search that physical collection:
+:class:`PinnedQueryService` is B's ``QueryService`` with the collection fixed; everything else (validation,
+generation, scrubbing, recording with the arm) is the same code the API uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import NotFoundError
+from core.types import ModelKind
+from retrieval.service import QueryService
+
+if TYPE_CHECKING:
+    from core.ports import Embedder
+    from flywheel.container import Container
+
+logger = logging.getLogger(__name__)
+
+BASE = "base"
+
+
+class PinnedQueryService(QueryService):
+    """A ``QueryService`` that searches one physical collection instead of resolving the corpus alias."""
+
+    def __init__(self, *, collection: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.collection = collection
+
+    def live_collection(self) -> str:
+        """The pinned collection. Raises ``NotFoundError`` when it was dropped."""
+        if not self.store.collection_exists(self.collection):
+            raise NotFoundError(f"collection {self.collection} does not exist", collection=self.collection)
+        return self.collection
+
+
+def embedder_path(container: Container, version: str | None) -> Path:
+    """Model directory of an embedder version (``None``/``base``: the configured base model)."""
+    if version in (None, BASE):
+        from indexing.embedder import default_model_path
+
+        return Path(container.settings.embedder.model_path or default_model_path())
+    return Path(container.registry.get(ModelKind.EMBEDDER, version).path)
+
+
+def load_embedder(container: Container, version: str | None) -> Embedder:
+    """Load an embedder version; reuses the container's embedder when it is that version already."""
+    from indexing.embedder import SentenceTransformerEmbedder
+
+    wanted = version or BASE
+    if container.is_built("embedder") and container.embedder.version == wanted:
+        return container.embedder
+    cfg = container.settings.embedder
+    return SentenceTransformerEmbedder(
+        embedder_path(container, version),
+        version=wanted,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        max_seq_length=cfg.max_seq_length,
+    )
+
+
+def build_arm(container: Container, models: dict[str, str | None], collection: str | None) -> QueryService:
+    """A query service for ``models`` over ``collection`` (``None``: the corpus alias, i.e. the current arm)."""
+    embedder = load_embedder(container, models.get(ModelKind.EMBEDDER.value))
+    generator = _generator_for(container, embedder)
+    kwargs: dict[str, Any] = {
+        "embedder": embedder,
+        "store": container.vector_store,
+        "generator": generator,
+        "query_log": container.query_log,
+        "scrubber": container.scrubber,
+        "reranker": container.reranker,
+        "settings": container.settings.retrieval,
+        "corpus": container.settings.indexing.corpus,
+    }
+    if collection is None:
+        return QueryService(**kwargs)
+    return PinnedQueryService(collection=collection, **kwargs)
+
+
+def _generator_for(container: Container, embedder: Embedder) -> Any:
+    """The extractive generator scores sentences with the arm's own embedder; other generators are shared."""
+    if container.settings.generator.kind == "extractive":
+        from retrieval.generators.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator(embedder, max_sentences=container.settings.retrieval.answer_sentences)
+    return container.generator

@@ -1,0 +1,98 @@
+"""The corpus as documents: read back from the live collection (for candidate builds) or from a configured source
+(for the nightly reindex), plus the approved corrections that must survive a rebuild.
+
+Reading back: chunks of a document are ordered by ``chunk_index`` and joined, removing the overlap the chunker
+added between neighbours; single-chunk documents (the FAQ) come back exactly. Correction passages
+(``source="correction"``) come back as their own documents, so a candidate collection keeps them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InvalidInputError
+from core.types import Document
+
+if TYPE_CHECKING:
+    from flywheel.container import Container
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_KEYS = frozenset({"text", "doc_id", "doc_hash", "chunk_index", "chunk_count"})
+
+
+def live_documents(c: Container, corpus: str) -> list[Document]:
+    """Documents of the corpus' live collection (source documents and correction passages), by doc id order."""
+    store = c.vector_store
+    collection = c.index_manager.live_collection(corpus)
+    parts: dict[str, list[tuple[int, str]]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for point in store.scroll(collection, with_vectors=False, batch_size=512):
+        payload = point.payload
+        doc_id = str(payload.get("doc_id") or point.id)
+        parts.setdefault(doc_id, []).append((int(payload.get("chunk_index", 0)), str(payload.get("text", ""))))
+        meta.setdefault(doc_id, {k: v for k, v in payload.items() if k not in _CHUNK_KEYS})
+    docs = [Document(id=d, text=_join([t for _, t in sorted(parts[d])]), metadata=meta[d]) for d in sorted(parts)]
+    logger.info("live documents read corpus=%s collection=%s documents=%d", corpus, collection, len(docs))
+    return docs
+
+
+def _join(texts: list[str]) -> str:
+    out = texts[0] if texts else ""
+    for nxt in texts[1:]:
+        overlap = _overlap(out, nxt)
+        out = out + ("" if overlap else " ") + nxt[overlap:]
+    return out
+
+
+def _overlap(left: str, right: str, *, max_chars: int = 2000) -> int:
+    """Length of the longest suffix of ``left`` that is a prefix of ``right`` (at least 20 chars to count)."""
+    for size in range(min(len(left), len(right), max_chars), 19, -1):
+        if left.endswith(right[:size]):
+            return size
+    return 0
+
+
+def load_source(c: Container, source: str) -> list[Document]:
+    """Documents from a source spec: ``builtin:faq``, a ``.jsonl`` file, or a folder. ``InvalidInputError`` else."""
+    from indexing import loaders
+
+    max_bytes = c.settings.indexing.max_file_bytes
+    if source.startswith("builtin:"):
+        name = source.split(":", 1)[1]
+        if name != "faq":
+            raise InvalidInputError(f"unknown built-in corpus {name!r}; available: faq", field="source")
+        return loaders.load_builtin_faq("en")
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        return loaders.load_jsonl(path, max_file_bytes=max_bytes)
+    if path.is_dir():
+        return loaders.load_folder(path, max_file_bytes=max_bytes)
+    raise InvalidInputError(f"reindex source is not builtin:faq, a .jsonl file or a folder: {source}", field="source")
+
+
+def approved_corrections(c: Container, corpus: str) -> list[Document]:
+    """Approved / applied corrections of ``corpus`` as documents (they must survive a reindex)."""
+    from feedback.store import CorrectionState
+    from indexing.manager import correction_document
+
+    docs = []
+    for state in (CorrectionState.APPROVED, CorrectionState.APPLIED):
+        for rec in c.feedback_store.list_corrections(state=state):
+            if rec.corpus == corpus and getattr(rec, "text", None):
+                docs.append(correction_document(correction_id=rec.id, query_id=rec.query_id, text=rec.text))
+    return docs
+
+
+def live_passages(c: Container, corpus: str) -> list[str]:
+    """Texts of the live collection's document passages (not corrections): the trainer's corpus for hard-negative
+    mining and pseudo-query domain adaptation."""
+    collection = c.index_manager.live_collection(corpus)
+    texts = [
+        str(p.payload.get("text", ""))
+        for p in c.vector_store.scroll(collection, with_vectors=False, batch_size=512)
+        if p.payload.get("source", "document") == "document"
+    ]
+    return sorted(t for t in texts if t.strip())

@@ -1,0 +1,162 @@
+"""Wiring of the loop's objects for the composition root, and the job kinds.
+
+:class:`flywheel.container.Container` delegates here (``state_store``, ``lineage``, ``deployer``, ``cycle_runner``,
+``job_runner``, ``scheduler``, ``start_loop``) so the shared container file stays small.
+
+Job kinds: ``cycle`` (a full cycle), ``reindex`` (re-read the source documents — ``deploy.reindex_source`` or the
+job's ``source`` — plus approved corrections, embed incrementally with the ACTIVE embedder into a new version and
+switch to it through the deployer), ``curate`` (curation only) and ``eval`` (current vs a candidate collection).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InvalidInputError, NotFoundError
+from core.types import ModelKind
+from flywheel.jobs import JobContext, JobRunner
+
+if TYPE_CHECKING:
+    from flywheel.container import Container
+    from flywheel.deploy import Deployer
+    from flywheel.schedule import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+def deployed_embedder_version(c: Container) -> str | None:
+    """The embedder version the active deployment serves (the registry's active pointer mirrors the record)."""
+    active = c.registry.active(ModelKind.EMBEDDER)
+    return active.version if active is not None else None
+
+
+def make_deployer(c: Container) -> Deployer:
+    """The deployer of the container's corpus; applying a deployment also swaps the container's current arm."""
+    from flywheel.arms import build_arm
+    from flywheel.deploy import Deployer
+
+    def arm_factory(models: dict[str, str | None], collection: str | None) -> Any:
+        return build_arm(c, models, collection)
+
+    deployer = Deployer(
+        state=c.state_store, store=c.vector_store, registry=c.registry, corpus=c.settings.indexing.corpus,
+        arm_factory=arm_factory, router=c.router, feedback=c.feedback_store, lineage=c.lineage,
+        min_feedback=c.settings.deploy.canary_min_feedback, on_applied=lambda arm: adopt_arm(c, arm),
+    )  # fmt: skip
+    return deployer
+
+
+def adopt_arm(c: Container, arm: Any) -> None:
+    """After a switch, the container's embedder / query service are the new current arm's (corrections and the
+    CLI then use them too)."""
+    c.__dict__["embedder"] = arm.embedder
+    c.__dict__["query_service"] = arm
+    if c.is_built("index_manager") and hasattr(c.index_manager, "set_embedder"):
+        c.index_manager.set_embedder(arm.embedder)
+
+
+def make_job_runner(c: Container) -> JobRunner:
+    """Job runner with the four job kinds."""
+    handlers = {
+        "cycle": c.cycle_runner.job_handler,
+        "reindex": lambda ctx: reindex(c, ctx),
+        "curate": lambda ctx: curate_job(c, ctx),
+        "eval": lambda ctx: eval_job(c, ctx),
+    }
+    return JobRunner(c.state_store, handlers, max_workers=2)
+
+
+def make_scheduler(c: Container) -> Scheduler:
+    """Scheduler with the nightly reindex (``deploy.reindex_cron``; none when unset)."""
+    from flywheel.schedule import Scheduler
+
+    cron = c.settings.deploy.reindex_cron
+    tasks = {"reindex": (cron, lambda: c.job_runner.submit("reindex"))} if cron else {}
+    return Scheduler(tasks)
+
+
+def start_loop(c: Container, *, scheduler: bool = True) -> dict[str, Any]:
+    """Service start-up: fail jobs a dead process left running, abandon their cycles, reconcile the alias and
+    active models with the last deployment record, re-attach a running canary, start the scheduler."""
+    failed = c.job_runner.recover()
+    abandoned = c.cycle_runner.abandon_stale()
+    repaired = c.deployer.reconcile()
+    record = c.state_store.current_deployment(c.settings.indexing.corpus)
+    if record is not None and record.canary:
+        c.deployer.attach_canary(record.canary)
+    if scheduler:
+        c.scheduler.start()
+    summary = {"failed_jobs": failed, "abandoned_cycles": abandoned, "repaired": repaired}
+    logger.info("loop started failed=%d abandoned=%d repaired=%d", len(failed), len(abandoned), len(repaired))
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------- job kinds
+def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None = None) -> dict[str, Any]:
+    """Nightly reindex: source documents + approved corrections, incrementally embedded with the active embedder
+    into a new version, then switched to (alias + deployment record) by the deployer."""
+    from flywheel.corpus import approved_corrections, live_documents, load_source
+
+    corpus = c.settings.indexing.corpus
+    spec = source or (ctx.params.get("source") if ctx else None) or c.settings.deploy.reindex_source
+    if ctx:
+        ctx.step("load", progress=0.05)
+    c.deployer.reconcile()
+    if spec:
+        documents = load_source(c, spec) + approved_corrections(c, corpus)
+    else:
+        documents = live_documents(c, corpus)
+    if not documents:
+        raise InvalidInputError(f"the reindex source {spec or 'live collection'} holds no documents", field="source")
+    if ctx:
+        ctx.step("embed", progress=0.2)
+    report = c.index_manager.build_version(corpus, documents, embedder=c.embedder)
+    if ctx:
+        ctx.step("switch", progress=0.9)
+    record = c.deployer.switch_collection(report.collection, note=f"reindex from {spec or 'live collection'}")
+    pruned = c.index_manager.prune(corpus)
+    return {"collection": report.collection, "deployment_id": record.id, "embedded": report.embedded,
+            "reused": report.reused, "documents": report.documents, "pruned": pruned}  # fmt: skip
+
+
+def curate_job(c: Container, ctx: JobContext) -> dict[str, Any]:
+    """Curation only: writes new dataset versions, returns their manifests' summary."""
+    from flywheel import steps
+
+    ctx.step("curate", progress=0.1)
+    return {"datasets": steps.curate(c, cycle_id=None)}
+
+
+def eval_job(c: Container, ctx: JobContext) -> dict[str, Any]:
+    """Evaluate the live deployment against a candidate (``params.candidate``: a cycle id or a collection)."""
+    from flywheel import steps
+
+    candidate = resolve_candidate(c, str(ctx.params.get("candidate") or ""))
+    ctx.step("evaluate", progress=0.1)
+    comparison = steps.compare(c, candidate, steps.eval_cases(c))
+    ctx.step("gate", progress=0.8)
+    verdict, guards = steps.gate(c, comparison, datasets={})
+    return {
+        "summary": steps.summary(comparison),
+        "gate": steps.verdict_json(verdict),
+        "guardrails": {g.name: g.to_dict() for g in guards},
+    }
+
+
+def resolve_candidate(c: Container, ref: str) -> Any:
+    """A cycle id (its candidate) or a collection name (with the current models) as a :class:`Candidate`."""
+    from flywheel.deploy import Candidate
+
+    if not ref:
+        raise InvalidInputError("a candidate (cycle id or collection name) is required", field="candidate")
+    if c.vector_store.collection_exists(ref):
+        return Candidate(ref, dict(c.deployer.current().models))
+    try:
+        cycle = c.state_store.get_cycle(ref)
+    except NotFoundError:
+        raise NotFoundError(f"no cycle or collection named {ref!r}", candidate=ref) from None
+    if not cycle.candidate_collection:
+        raise NotFoundError(f"cycle {ref} produced no candidate collection", cycle_id=ref)
+    passed = (cycle.gate_verdict or {}).get("passed")
+    return Candidate(cycle.candidate_collection, dict(cycle.candidate_models), cycle.id, gate_passed=passed)

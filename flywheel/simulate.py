@@ -1,0 +1,192 @@
+"""The main job: a seeded simulation of agents using the service, with cycles turning their feedback into a better
+embedder, measured on held-out questions that never reach training.
+
+Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simulate`` exposes the options):
+
+1. A fresh data directory (``{data_dir}/simulation``, wiped) with the embedded defaults: qdrant-edge, SQLite, the
+   packaged MiniLM, the extractive generator. Corrections wait for approval there (``fast_path="approval"``): the
+   agents' corrections repeat existing answers, and live duplicates would only crowd the rankings.
+2. The labelled questions (built-in FAQ, or ``--dataset`` JSONL of ``{"question", "answer", "id"?, "category"?}``)
+   become the corpus: one document per answer, text = the answer only (the question is not indexed, not even as
+   metadata).
+3. Questions are split, seeded, into a traffic pool and held-out questions (``holdout_share``).
+4. Each cycle: simulated agents (:mod:`flywheel.agents`) ask every pool question through the container's router +
+   ``QueryService`` and give feedback through ``FeedbackIntake`` — the same objects the API uses — with a share of
+   wrong reactions (``noise``); then :class:`flywheel.cycle.CycleRunner` runs a full cycle; then the held-out
+   questions are scored (MRR@10, recall@1/5/10, nDCG@10) on whatever is live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidInputError
+from core.settings import Settings
+from core.types import Document, EvalCase
+from flywheel.agents import LabelledQuestion
+
+logger = logging.getLogger(__name__)
+
+HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
+
+
+@dataclass(slots=True)
+class SimulationConfig:
+    """Options of a simulation run (defaults = ``flywheel demo``)."""
+
+    dataset: Path | None = field(default=None, metadata={"help": "JSONL of labelled questions; None: built-in FAQ"})
+    cycles: int = field(default=3, metadata={"help": "cycles to run"})
+    noise: float = field(default=0.10, metadata={"help": "share of wrong agent reactions (flipped marks/ratings)"})
+    seed: int = field(default=42, metadata={"help": "seed of the split, the agents and training"})
+    holdout_share: float = field(default=0.4, metadata={"help": "share of questions held out (never trained on)"})
+    agents: int = field(default=8, metadata={"help": "number of simulated agents (pseudonymous users)"})
+    limit: int | None = field(default=None, metadata={"help": "use only the first N labelled questions (tests)"})
+    top_k: int = field(default=5, metadata={"help": "passages cited per answer"})
+    training: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "EmbedderTrainingConfig overrides for every cycle"}
+    )
+    min_eval_cases: int | None = field(default=None, metadata={"help": "gate minimum eval cases (tests lower it)"})
+
+    def __post_init__(self) -> None:
+        if self.cycles < 1:
+            raise InvalidInputError("cycles must be >= 1", field="cycles")
+        if not 0.0 <= self.noise < 0.5:
+            raise InvalidInputError("noise must be in [0, 0.5): beyond that the agents lie more than they help")
+        if not 0.05 <= self.holdout_share <= 0.8:
+            raise InvalidInputError("holdout_share must be in [0.05, 0.8]", field="holdout_share")
+        if self.agents < 1:
+            raise InvalidInputError("agents must be >= 1", field="agents")
+
+
+# ------------------------------------------------------------------------------------------------- the data
+def load_questions(dataset: Path | None, *, limit: int | None = None) -> list[LabelledQuestion]:
+    """Labelled questions from the built-in FAQ or a JSONL file. Raises ``InvalidInputError`` for bad lines."""
+    if dataset is None:
+        import zaragoza_construction_faq
+
+        raw = [{"id": e["id"], "question": e["q"], "answer": e["a"], "category": e["category"]}
+               for e in zaragoza_construction_faq.load(lang="en")]  # fmt: skip
+    else:
+        raw = _read_jsonl(Path(dataset))
+    items = [_labelled(r, n) for n, r in enumerate(raw, start=1)]
+    ids = [i.doc_id for i in items]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("labelled question ids must be unique", field="id")
+    return items[:limit] if limit else items
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise InvalidInputError(f"dataset file does not exist: {path}", field="dataset")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}: line {n} is not JSON: {exc.msg}", field="dataset") from exc
+            if not isinstance(row, dict):
+                raise InvalidInputError(f"{path}: line {n} is not a JSON object", field="dataset")
+            rows.append(row | {"_line": n})
+    if len(rows) < 10:
+        raise InvalidInputError(f"{path}: {len(rows)} labelled questions; a simulation needs at least 10")
+    return rows
+
+
+def _labelled(row: dict[str, Any], n: int) -> LabelledQuestion:
+    where = f"line {row.get('_line', n)}"
+    question, answer = row.get("question"), row.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInputError(f"{where}: 'question' must be a non-empty string", field="question")
+    if not isinstance(answer, str) or not answer.strip():
+        raise InvalidInputError(f"{where}: 'answer' must be a non-empty string", field="answer")
+    doc_id = str(row.get("id") or f"q{n}")
+    category = row.get("category")
+    return LabelledQuestion(id=doc_id, question=question.strip(), doc_id=doc_id, answer=answer.strip(),
+                            category=str(category) if category else None)  # fmt: skip
+
+
+def documents(items: Sequence[LabelledQuestion]) -> list[Document]:
+    """One document per answer: text = the answer only; the question is not indexed anywhere."""
+    docs = []
+    for item in items:
+        meta = {"source": "document", **({"category": item.category} if item.category else {})}
+        docs.append(Document(id=item.doc_id, text=item.answer, metadata=meta))
+    return docs
+
+
+def split(items: Sequence[LabelledQuestion], *, holdout_share: float, seed: int) -> tuple[list, list]:
+    """Seeded split into (traffic pool, held-out)."""
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    n_hold = max(1, round(len(order) * holdout_share))
+    return order[n_hold:], order[:n_hold]
+
+
+def eval_cases(items: Sequence[LabelledQuestion]) -> list[EvalCase]:
+    """Held-out questions as eval cases (relevant doc = the question's own answer)."""
+    return [
+        EvalCase(id=f"heldout-{i.id}", question=i.question, relevant_doc_ids=[i.doc_id], reference_answer=i.answer,
+                 slices={"category": i.category} if i.category else {})
+        for i in items
+    ]  # fmt: skip
+
+
+def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
+    """Settings of the simulation's own data dir (everything else inherited from ``base``)."""
+    data = base.model_dump()
+    data.update(data_dir=base.data_dir / "simulation", db={"url": None, "echo": False})
+    data["store"] = {**data["store"], "kind": "edge", "url": None, "path": None}
+    data["auth"] = {"enabled": False, "bootstrap_admin_key": None}
+    data["feedback"] = {**data["feedback"], "fast_path": "approval"}
+    data["deploy"] = {**data["deploy"], "mode": "promote", "reindex_cron": None, "reindex_source": None}
+    data["training"] = {**data["training"], "seed": config.seed}
+    if config.min_eval_cases is not None:
+        data["eval"] = {**data["eval"], "min_slice_cases": config.min_eval_cases}
+    return Settings(**data, _env_file=None)
+
+
+def fresh_dir(path: Path) -> Path:
+    """Remove and recreate the simulation directory (only ever ``{data_dir}/simulation``)."""
+    if path.name != "simulation":
+        raise InvalidInputError(f"refusing to wipe {path}: not a simulation directory")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+Progress = Callable[[str], None]
+
+
+def run_simulation(base: Settings, config: SimulationConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the whole simulation and return its results (see :func:`flywheel.simulate_run.Simulation.run`)."""
+    from flywheel.simulate_run import Simulation
+
+    return Simulation(base, config, progress=progress or (lambda _msg: None)).run()
+
+
+def write_json(results: dict[str, Any], path: Path) -> Path:
+    """Write the results JSON (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def config_json(config: SimulationConfig) -> dict[str, Any]:
+    """JSON form of the config."""
+    out = asdict(config)
+    out["dataset"] = str(config.dataset) if config.dataset else "builtin:faq"
+    return out
+
+
+def now() -> float:
+    """Monotonic seconds (timings)."""
+    return time.perf_counter()

@@ -1,0 +1,155 @@
+"""The simulation's driver: index, baseline, then per cycle traffic -> feedback -> cycle -> held-out scores.
+
+See :mod:`flywheel.simulate` for the contract. Traffic goes through ``container.router.answer`` (B's router and
+``QueryService``) and ``container.feedback_intake.submit_batch`` (C's intake), exactly what the HTTP API calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from core.settings import Settings
+from core.types import FeedbackKind
+from flywheel.agents import LabelledQuestion, react
+from flywheel.simulate import (
+    HEADLINE,
+    Progress,
+    SimulationConfig,
+    config_json,
+    documents,
+    eval_cases,
+    fresh_dir,
+    load_questions,
+    now,
+    simulation_settings,
+    split,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Simulation:
+    """One seeded simulation run over its own data directory."""
+
+    def __init__(self, base: Settings, config: SimulationConfig, *, progress: Progress) -> None:
+        self.config = config
+        self.settings = simulation_settings(base, config)
+        self.progress = progress
+        self.rng = random.Random(config.seed)
+        self.agents = [f"agent-{n:02d}" for n in range(1, config.agents + 1)]
+
+    def run(self) -> dict[str, Any]:
+        """Run and return ``{config, split, baseline, cycles: [...], lift, report, wall_s}``."""
+        from flywheel.container import Container
+
+        started = now()
+        fresh_dir(self.settings.data_dir)
+        items = load_questions(self.config.dataset, limit=self.config.limit)
+        pool, held = split(items, holdout_share=self.config.holdout_share, seed=self.config.seed)
+        self.cases = eval_cases(held)
+        self.answers = {i.doc_id: i.answer for i in items}
+        c = Container(self.settings)
+        try:
+            results = self._run(c, items, pool, held)
+        finally:
+            c.close()
+        results["wall_s"] = round(now() - started, 1)
+        return results
+
+    def _run(self, c: Any, items: list, pool: list, held: list) -> dict[str, Any]:
+        t0 = now()
+        self.progress(f"indexing {len(items)} answers (the questions are not indexed)")
+        c.index_manager.reindex(c.settings.indexing.corpus, documents(items), embedder=c.embedder)
+        c.deployer.current()  # baseline deployment record
+        index_s = now() - t0
+        baseline = self.heldout(c)
+        self.progress(f"untuned start: held-out MRR@10 {baseline['mrr@10']:.4f} on {len(held)} questions")
+        out: dict[str, Any] = {
+            "config": config_json(self.config),
+            "split": {"questions": len(items), "pool": len(pool), "heldout": len(held)},
+            "baseline": baseline, "timings": {"index_s": round(index_s, 1)}, "cycles": [],
+        }  # fmt: skip
+        for n in range(1, self.config.cycles + 1):
+            out["cycles"].append(self.one_cycle(c, n, pool))
+        promoted = [cy["status"] == "promoted" for cy in out["cycles"]]
+        out["lift"] = lift(baseline, [cy["metrics"] for cy in out["cycles"]], promoted=promoted)
+        out["report"] = next((cy["report"] for cy in reversed(out["cycles"]) if cy.get("report")), None)
+        return out
+
+    # ---------------------------------------------------------------------------------------------- a cycle
+    def one_cycle(self, c: Any, n: int, pool: list[LabelledQuestion]) -> dict[str, Any]:
+        from flywheel.cycle import CycleOptions, CycleSkipped
+
+        t0 = now()
+        traffic = self.traffic(c, pool)
+        t1 = now()
+        self.progress(f"cycle {n}: {traffic['queries']} queries, up-rate {traffic['up_rate']:.2f}; running the cycle")
+        opts = CycleOptions(embedder_overrides=dict(self.config.training), min_eval_cases=self.config.min_eval_cases)
+        try:
+            cycle = c.cycle_runner.run(None, opts)
+        except CycleSkipped:
+            cycle = c.state_store.list_cycles(limit=1)[0]
+        t2 = now()
+        metrics = self.heldout(c)
+        verdict = cycle.gate_verdict or {}
+        self.progress(f"cycle {n}: {cycle.status}; held-out MRR@10 {metrics['mrr@10']:.4f}")
+        return {
+            "cycle": n, "cycle_id": cycle.id, "status": cycle.status, "reason": cycle.reason,
+            "decision": cycle.decision, "metrics": metrics,
+            "gate": {"passed": verdict.get("passed"), "reasons": verdict.get("reasons", [])},
+            "gate_eval": (cycle.steps[4].get("detail", {}).get("summary") if len(cycle.steps) > 4 else None),
+            "models": cycle.candidate_models, "collection": cycle.candidate_collection, "report": cycle.report_path,
+            "traffic": traffic,
+            "timings": {"traffic_s": round(t1 - t0, 1), "cycle_s": round(t2 - t1, 1),
+                        "heldout_eval_s": round(now() - t2, 1),
+                        "steps": {s["name"]: s.get("seconds") for s in cycle.steps}},
+        }  # fmt: skip
+
+    def traffic(self, c: Any, pool: list[LabelledQuestion]) -> dict[str, Any]:
+        """Every pool question asked once by a random agent, answered and reacted to."""
+        from feedback.validation import FeedbackSubmission
+        from indexing.chunking import chunk_id
+
+        order = list(pool)
+        self.rng.shuffle(order)
+        stats = {"queries": 0, "up": 0, "noisy": 0, "events": 0, "top1": 0}
+        for item in order:
+            agent = self.rng.choice(self.agents)
+            result = c.router.answer(item.question, top_k=self.config.top_k, user_id=agent)
+            reaction = react(item, result.citations, correct_chunk_ids=[chunk_id(item.doc_id, 0)],
+                             wrong_answers=self.answers, noise=self.config.noise, rng=self.rng)  # fmt: skip
+            subs = [FeedbackSubmission(query_id=result.query_id, kind=kind, data=data, user_id=agent, rater_id=agent)
+                    for kind, data in reaction.events]  # fmt: skip
+            c.feedback_intake.submit_batch(subs)
+            stats["queries"] += 1
+            stats["events"] += len(subs)
+            stats["noisy"] += reaction.noisy
+            stats["top1"] += reaction.correct_rank == 1
+            stats["up"] += any(k is FeedbackKind.THUMBS and d.get("value") == "up" for k, d in reaction.events)
+        stats["up_rate"] = stats["up"] / max(1, stats["queries"])
+        return stats
+
+    def heldout(self, c: Any) -> dict[str, float]:
+        """Headline IR metrics of what is live now on the held-out questions."""
+        from evals.ir import ir_metrics, retrieve_cases
+
+        retrievals = retrieve_cases(c.router, self.cases, top_k=10)
+        metrics = ir_metrics(self.cases, {cid: r.doc_ids for cid, r in retrievals.items()})
+        return {name: round(float(metrics[name].value or 0.0), 4) for name in HEADLINE}
+
+
+def lift(baseline: dict[str, float], per_cycle: list[dict[str, float]], *, promoted: list[bool]) -> dict[str, Any]:
+    """Relative MRR@10 lift of the last and the best cycle over the untuned start, and the promotions that lowered
+    the held-out MRR@10 (harmful promotions; the target is none)."""
+    start = baseline["mrr@10"]
+    values = [m["mrr@10"] for m in per_cycle]
+    prev = [start, *values[:-1]]
+    drops = [i + 1 for i, (a, b) in enumerate(zip(prev, values, strict=True)) if promoted[i] and b < a - 1e-9]
+    return {
+        "start_mrr@10": start, "final_mrr@10": values[-1] if values else start,
+        "relative": round((values[-1] - start) / start, 4) if values and start else 0.0,
+        "best_relative": round((max(values) - start) / start, 4) if values and start else 0.0,
+        "promotions": sum(promoted), "promotions_lowering_mrr": drops,
+    }  # fmt: skip
