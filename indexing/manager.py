@@ -1,0 +1,439 @@
+"""Versioned collections, atomic alias swaps, incremental reindex, rollback, and the ``PassageIndex`` port.
+
+Contract:
+
+- A corpus ``c`` is served through the alias ``c``; each (re)index writes a new physical collection ``c__v{n}``,
+  records it in the :class:`~indexing.catalog.Catalog` (last, so only complete versions have an entry), then moves the
+  alias. Readers therefore see the old or the new version, never a half-built one.
+- Incremental: a document whose ``Document.hash`` is unchanged, indexed by the same embedder version and the same
+  chunking, has its points (ids, payloads, vectors) copied from the live version instead of being re-embedded.
+  Changed documents are re-chunked and re-embedded, deleted ones are not carried over.
+- Any failure after the new collection was created and before the alias moved drops the half-built collection and
+  leaves the alias where it was (a crash leaves it without a catalog entry; :meth:`IndexManager.prune` removes it).
+- After a swap, the newest ``keep_versions`` non-live complete versions are kept for rollback; older ones are dropped.
+- Corrections (the RAG fast path) are upserted into the live collection as ``source="correction"`` passages of the
+  document ``correction:{correction_id}`` (see :func:`correction_document`). A reindex keeps exactly the documents it
+  is given, so callers pass the approved corrections back in (built with :func:`correction_document`; unchanged ones
+  are reused, not re-embedded). A correction upserted while a reindex runs is not in the new version unless passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from core.ports import Embedder, VectorStore
+from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
+from indexing.catalog import Catalog, CatalogEntry
+from indexing.chunking import Chunker, chunk_id
+from indexing.loaders import RESERVED_METADATA_KEYS
+
+logger = logging.getLogger(__name__)
+
+_CORPUS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+EMBED_BATCH = 2048
+
+
+@runtime_checkable
+class SupportsOptimize(Protocol):
+    """A store that benefits from an explicit optimise pass after bulk writes (qdrant-edge builds HNSW then)."""
+
+    def optimize(self, name: str) -> bool:
+        """Optimise collection ``name``; True if anything changed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    """Outcome of :meth:`IndexManager.reindex` / :meth:`IndexManager.build_version` (JSON-friendly fields)."""
+
+    corpus: str
+    collection: str = field(metadata={"help": "the new physical collection {corpus}__v{n}"})
+    version: int
+    previous: str | None = field(metadata={"help": "collection the alias pointed to before"})
+    embedder_version: str
+    documents: int
+    chunks: int = field(metadata={"help": "points in the new collection"})
+    embedded: int = field(metadata={"help": "chunks embedded by this run"})
+    reused: int = field(metadata={"help": "chunks copied with their vectors from the previous version"})
+    deleted: int = field(metadata={"help": "chunks of the previous version not carried over"})
+    docs_new: int
+    docs_changed: int
+    docs_unchanged: int
+    docs_deleted: int
+    swapped: bool = field(metadata={"help": "whether the alias now points at the new collection"})
+    pruned: tuple[str, ...] = ()
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+
+def correction_document(*, correction_id: str, query_id: str, text: str, meta: Metadata | None = None) -> Document:
+    """The Document of a correction passage (id ``correction:{correction_id}``, ``source="correction"``).
+
+    Use it to pass approved corrections back into :meth:`IndexManager.reindex` so they survive it (unchanged ones are
+    reused, not re-embedded). Raises ``InvalidInputError`` for blank text or reserved metadata keys.
+    """
+    if not text or not text.strip():
+        raise InvalidInputError("correction text must not be empty", field="text")
+    reserved = sorted(RESERVED_METADATA_KEYS.intersection(meta or {}))
+    if reserved:
+        raise InvalidInputError(f"correction metadata uses reserved key {reserved[0]!r}", field=f"meta.{reserved[0]}")
+    metadata = {**(meta or {}), "source": "correction", "correction_id": correction_id, "query_id": query_id}
+    return Document(id=f"correction:{correction_id}", text=text.strip(), metadata=metadata)
+
+
+def _payload(chunk: Chunk) -> Metadata:
+    return {"text": chunk.text, **chunk.metadata}
+
+
+def _chunk_of(point: Point) -> Chunk:
+    metadata = {k: v for k, v in point.payload.items() if k != "text"}
+    return Chunk(
+        id=point.id, doc_id=str(metadata.get("doc_id", "")), text=str(point.payload.get("text", "")), metadata=metadata
+    )
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one build does: documents to embed, what was reused / dropped from the live version."""
+
+    to_embed: list[Document] = field(default_factory=list)
+    reused_chunks: int = 0
+    deleted_chunks: int = 0
+    docs_new: int = 0
+    docs_changed: int = 0
+    docs_unchanged: int = 0
+    docs_deleted: int = 0
+
+
+class IndexManager:
+    """Builds, swaps, prunes and rolls back collection versions of corpora; implements ``PassageIndex``.
+
+    Args:
+        store: the ``VectorStore``.
+        chunker: the llama-index chunker (its signature is part of a version's identity).
+        keep_versions: previous complete versions kept for rollback after each swap (>= 1).
+        embedder: embedder for corrections (``upsert_correction``); also settable with :meth:`set_embedder`.
+    """
+
+    def __init__(
+        self, store: VectorStore, *, chunker: Chunker, keep_versions: int = 3, embedder: Embedder | None = None
+    ) -> None:
+        if keep_versions < 1:
+            raise InvalidInputError("keep_versions must be >= 1", field="keep_versions")
+        self.store = store
+        self.chunker = chunker
+        self.keep_versions = keep_versions
+        self.catalog = Catalog(store)
+        self._embedder = embedder
+        self._lock = threading.RLock()
+
+    def set_embedder(self, embedder: Embedder) -> None:
+        """Use ``embedder`` for corrections from now on (e.g. after promoting a new embedder)."""
+        self._embedder = embedder
+
+    # ------------------------------------------------------------------------------------------------ queries
+    @staticmethod
+    def _check_corpus(corpus: str) -> str:
+        if not isinstance(corpus, str) or not _CORPUS_RE.match(corpus) or "__" in corpus:
+            raise InvalidInputError(
+                f"invalid corpus name {corpus!r}: lowercase letters, digits, '-' and '_' (no '__'), at most 63",
+                field="corpus",
+            )
+        return corpus
+
+    def live_collection(self, corpus: str) -> str:
+        """The collection the alias ``corpus`` points to. Raises ``NotFoundError`` for an unknown corpus."""
+        target = self.store.get_alias(self._check_corpus(corpus))
+        if target is None:
+            raise NotFoundError(f"unknown corpus {corpus!r}: nothing is indexed under it", corpus=corpus)
+        return target
+
+    def live_info(self, corpus: str) -> CollectionInfo:
+        """:class:`CollectionInfo` of the live collection (current point count, embedder version)."""
+        live = self.live_collection(corpus)
+        entry = self.catalog.get(live)
+        points = self.store.count(live)
+        if entry is None:  # a collection made outside the manager: report what the store knows
+            corpus_name, version = parse_collection_name(live) or (corpus, 0)
+            return CollectionInfo(name=live, corpus=corpus_name, version=version, points=points, dim=0)
+        return entry.info(points=points)
+
+    def versions(self, corpus: str) -> list[CollectionInfo]:
+        """Complete versions of ``corpus`` by version number (``[]`` if none). Live version: current point count."""
+        self._check_corpus(corpus)
+        existing = set(self.store.list_collections())
+        live = self.store.get_alias(corpus)
+        return [
+            e.info(points=self.store.count(e.name) if e.name == live else None)
+            for e in self.catalog.entries(corpus)
+            if e.name in existing
+        ]
+
+    def _physical_versions(self, corpus: str) -> list[tuple[int, str]]:
+        parsed = ((parse_collection_name(n), n) for n in self.store.list_collections())
+        return sorted((p[1], n) for p, n in parsed if p is not None and p[0] == corpus)
+
+    # ------------------------------------------------------------------------------------------------ builds
+    def reindex(
+        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool = False
+    ) -> ReindexReport:
+        """Build a new version from ``documents`` (incrementally), swap the alias to it, prune old versions.
+
+        Raises:
+            InvalidInputError: bad corpus name or duplicate document ids.
+            StorageError / UpstreamUnavailableError: the store failed; the alias is left on the previous version.
+        """
+        with self._lock:
+            report = self._build(corpus, documents, embedder=embedder, show_progress=show_progress)
+            try:
+                self.store.set_alias(corpus, report.collection)
+            except BaseException:
+                self._discard(report.collection)
+                raise
+            pruned = tuple(self.prune(corpus))
+        logger.info(
+            "reindex done corpus=%s collection=%s embedded=%d reused=%d deleted=%d seconds=%.2f",
+            corpus, report.collection, report.embedded, report.reused, report.deleted, report.seconds,
+        )  # fmt: skip
+        return _replace(report, swapped=True, pruned=pruned)
+
+    def build_version(
+        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool = False
+    ) -> ReindexReport:
+        """Build a new version without moving the alias (a candidate embedder's collection).
+
+        Chunks are reused from the live version only when the embedder version (and chunking) match; a different
+        embedder version always re-embeds everything.
+        """
+        with self._lock:
+            return self._build(corpus, documents, embedder=embedder, show_progress=show_progress)
+
+    def _build(
+        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool
+    ) -> ReindexReport:
+        started = time.perf_counter()
+        self._check_corpus(corpus)
+        docs = _unique(documents)
+        live = self.store.get_alias(corpus)
+        physical = self._physical_versions(corpus)
+        version = (physical[-1][0] if physical else 0) + 1
+        name = collection_name(corpus, version)
+        self.store.create_collection(name, dim=embedder.dim)
+        try:
+            plan = self._copy_unchanged(live, name, docs, embedder=embedder)
+            embedded, embed_seconds = self._embed_into(name, plan.to_embed, embedder=embedder, progress=show_progress)
+            if isinstance(self.store, SupportsOptimize):
+                self.store.optimize(name)
+            chunks = self.store.count(name)
+            if chunks != plan.reused_chunks + embedded:
+                raise StorageError(f"collection {name} holds {chunks} points, expected {plan.reused_chunks + embedded}")
+            self.catalog.put(
+                CatalogEntry.new(name, embedder_version=embedder.version, dim=embedder.dim,
+                                 chunker=self.chunker.signature, documents=len(docs), chunks=chunks)
+            )  # fmt: skip
+        except BaseException:
+            self._discard(name)
+            raise
+        return ReindexReport(
+            corpus=corpus, collection=name, version=version, previous=live, embedder_version=embedder.version,
+            documents=len(docs), chunks=chunks, embedded=embedded, reused=plan.reused_chunks,
+            deleted=plan.deleted_chunks, docs_new=plan.docs_new, docs_changed=plan.docs_changed,
+            docs_unchanged=plan.docs_unchanged, docs_deleted=plan.docs_deleted, swapped=False,
+            seconds=round(time.perf_counter() - started, 3), embed_seconds=round(embed_seconds, 3),
+        )  # fmt: skip
+
+    def _copy_unchanged(self, live: str | None, name: str, docs: dict[str, Document], *, embedder: Embedder) -> _Plan:
+        """Copy points of unchanged documents from ``live`` into ``name``; plan the rest for embedding."""
+        plan = _Plan()
+        entry = self.catalog.get(live) if live else None
+        reusable = (
+            entry is not None
+            and entry.embedder_version == embedder.version
+            and entry.dim == embedder.dim
+            and entry.chunker == self.chunker.signature
+        )
+        live_docs: dict[str, str] = {}  # doc_id -> doc_hash seen in live
+        copied: dict[str, int] = {}
+        expected: dict[str, int] = {}
+        batch: list[Point] = []
+        for point in self.store.scroll(live, with_vectors=reusable, batch_size=512) if live else ():
+            doc_id = str(point.payload.get("doc_id"))
+            live_docs[doc_id] = str(point.payload.get("doc_hash"))
+            doc = docs.get(doc_id)
+            if reusable and doc is not None and point.payload.get("doc_hash") == doc.hash:
+                batch.append(point)
+                copied[doc_id] = copied.get(doc_id, 0) + 1
+                expected[doc_id] = int(point.payload.get("chunk_count", 0))
+            else:
+                plan.deleted_chunks += 1
+            if len(batch) >= 512:
+                self.store.upsert(name, batch)
+                batch = []
+        if batch:
+            self.store.upsert(name, batch)
+        complete = {d for d, n in copied.items() if n == expected[d]}
+        plan.reused_chunks = sum(copied[d] for d in complete)
+        plan.deleted_chunks += sum(n for d, n in copied.items() if d not in complete)
+        for doc_id, doc in docs.items():
+            if doc_id in complete:
+                plan.docs_unchanged += 1
+            else:
+                plan.to_embed.append(doc)
+                plan.docs_changed += doc_id in live_docs
+                plan.docs_new += doc_id not in live_docs
+        plan.docs_deleted = len(set(live_docs) - set(docs))
+        return plan
+
+    def _embed_into(
+        self, name: str, documents: Sequence[Document], *, embedder: Embedder, progress: bool
+    ) -> tuple[int, float]:
+        """Chunk, embed and upsert ``documents`` into ``name``. Returns (chunks embedded, seconds embedding)."""
+        chunks = self.chunker.chunk(documents)
+        if not chunks:
+            return 0, 0.0
+        from tqdm.auto import tqdm
+
+        embed_seconds = 0.0
+        with tqdm(total=len(chunks), desc=f"embedding {name}", unit="chunk", disable=not progress) as bar:
+            for start in range(0, len(chunks), EMBED_BATCH):
+                part = chunks[start : start + EMBED_BATCH]
+                t0 = time.perf_counter()
+                vectors = embedder.embed_documents([c.text for c in part])
+                embed_seconds += time.perf_counter() - t0
+                points = [Point(id=c.id, vector=v, payload=_payload(c)) for c, v in zip(part, vectors, strict=True)]
+                self.store.upsert(name, points)
+                bar.update(len(part))
+        return len(chunks), embed_seconds
+
+    def _discard(self, name: str) -> None:
+        """Best-effort removal of a half-built collection (a leftover has no catalog entry and is pruned later)."""
+        try:
+            self.catalog.remove(name)
+            if self.store.collection_exists(name) and name not in self.store.list_aliases().values():
+                self.store.drop_collection(name)
+            logger.warning("half-built collection discarded collection=%s", name)
+        except Exception:  # never mask the original failure
+            logger.exception("could not discard half-built collection collection=%s", name)
+
+    # ------------------------------------------------------------------------------------------------ aliases
+    def swap_alias(self, corpus: str, collection: str) -> None:
+        """Point the alias ``corpus`` at ``collection`` (a complete version of that corpus) atomically.
+
+        Raises ``InvalidInputError`` if ``collection`` is not a version of ``corpus``, ``NotFoundError`` if it does
+        not exist, ``ConflictError`` if it is incomplete (no catalog entry).
+        """
+        parsed = parse_collection_name(collection)
+        if parsed is None or parsed[0] != self._check_corpus(corpus):
+            raise InvalidInputError(f"{collection!r} is not a version of corpus {corpus!r}", field="collection")
+        if not self.store.collection_exists(collection):
+            raise NotFoundError(f"unknown collection {collection!r}", collection=collection)
+        if self.catalog.get(collection) is None:
+            raise ConflictError(f"collection {collection!r} is incomplete (never finished building)")
+        with self._lock:
+            self.store.set_alias(corpus, collection)
+        logger.info("alias swapped corpus=%s collection=%s", corpus, collection)
+
+    def rollback(self, corpus: str) -> str:
+        """Point the alias at the newest complete version older than the live one; returns its name.
+
+        Raises ``NotFoundError`` for an unknown corpus, ``ConflictError`` when no older version is kept.
+        """
+        live = self.live_collection(corpus)
+        live_version = (parse_collection_name(live) or (corpus, 0))[1]
+        older = [i for i in self.versions(corpus) if i.version < live_version]
+        if not older:
+            raise ConflictError(f"corpus {corpus!r} has no previous version to roll back to", corpus=corpus)
+        self.swap_alias(corpus, older[-1].name)
+        return older[-1].name
+
+    def prune(self, corpus: str) -> list[str]:
+        """Drop old versions: keep aliased ones plus the newest ``keep_versions`` others; drop stale half-builds."""
+        with self._lock:
+            aliased = set(self.store.list_aliases().values())
+            complete = {e.name for e in self.catalog.entries(corpus)}
+            physical = self._physical_versions(corpus)
+            newest_complete = max((v for v, n in physical if n in complete), default=0)
+            keep = [n for v, n in physical if n in complete and n not in aliased][-self.keep_versions :]
+            drop = [
+                n
+                for v, n in physical
+                if n not in aliased
+                and ((n in complete and n not in keep) or (n not in complete and v < newest_complete))
+            ]
+            for name in drop:
+                self.store.drop_collection(name)
+                self.catalog.remove(name)
+        if drop:
+            logger.info("versions pruned corpus=%s dropped=%d", corpus, len(drop))
+        return drop
+
+    # ------------------------------------------------------------------------------------------------ PassageIndex
+    def get_passages(self, corpus: str, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Live passages by chunk id (missing or malformed ids are absent). ``NotFoundError`` for unknown corpus."""
+        points = self.store.retrieve(self.live_collection(corpus), list(chunk_ids))
+        return {p.id: _chunk_of(p) for p in points}
+
+    def upsert_correction(self, corpus: str, *, correction_id: str, query_id: str, text: str, meta: Metadata) -> str:
+        """Embed and upsert a ``source="correction"`` passage into the live collection; returns its (first) chunk id.
+
+        Re-upserting the same ``correction_id`` replaces the earlier passage. Raises ``ConflictError`` when no
+        embedder is set or it differs from the live collection's embedder version.
+        """
+        embedder = self._embedder
+        if embedder is None:
+            raise ConflictError("no embedder configured for corrections (IndexManager(embedder=...))")
+        document = correction_document(correction_id=correction_id, query_id=query_id, text=text, meta=meta)
+        live = self.live_collection(corpus)
+        entry = self.catalog.get(live)
+        if entry is not None and entry.embedder_version != embedder.version:
+            raise ConflictError(
+                f"live collection {live} was built by embedder {entry.embedder_version!r}, "
+                f"corrections would be embedded by {embedder.version!r}"
+            )
+        self._delete_document(live, document.id)
+        embedded, _ = self._embed_into(live, [document], embedder=embedder, progress=False)
+        logger.info("correction upserted corpus=%s correction_id=%s chunks=%d", corpus, correction_id, embedded)
+        return chunk_id(document.id, 0)
+
+    def revoke_correction(self, corpus: str, correction_id: str) -> None:
+        """Remove a correction's passage(s) from the live collection. ``NotFoundError`` if it is not there."""
+        live = self.live_collection(corpus)
+        if not self._delete_document(live, f"correction:{correction_id}"):
+            raise NotFoundError(
+                f"correction {correction_id!r} is not in corpus {corpus!r}", correction_id=correction_id
+            )
+        logger.info("correction revoked corpus=%s correction_id=%s", corpus, correction_id)
+
+    def _delete_document(self, collection: str, doc_id: str) -> int:
+        """Delete every chunk of ``doc_id`` (ids are deterministic; chunk 0 carries ``chunk_count``)."""
+        first = self.store.retrieve(collection, [chunk_id(doc_id, 0)])
+        if not first:
+            return 0
+        count = int(first[0].payload.get("chunk_count", 1))
+        self.store.delete(collection, [chunk_id(doc_id, i) for i in range(count)])
+        return count
+
+
+def _unique(documents: Sequence[Document]) -> dict[str, Document]:
+    docs: dict[str, Document] = {}
+    for doc in documents:
+        if doc.id in docs:
+            raise InvalidInputError(f"duplicate document id {doc.id!r}", field="id")
+        docs[doc.id] = doc
+    return docs
+
+
+def _replace(report: ReindexReport, **changes: object) -> ReindexReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+__all__ = ["IndexManager", "ReindexReport", "SupportsOptimize", "correction_document"]
