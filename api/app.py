@@ -31,6 +31,10 @@ ROUTERS: tuple[str, ...] = (
     "api.routers.feedback",
     "api.routers.users",
     "api.routers.keys",
+    "api.routers.jobs",
+    "api.routers.cycles",
+    "api.routers.lineage",
+    "api.routers.admin",
 )
 
 
@@ -39,6 +43,7 @@ def _lifespan(container: Container, *, warm_up: bool):  # type: ignore[no-untype
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if warm_up:
             try:
+                container.start_loop()  # F: reap dead jobs/cycles, reconcile the deployment, canary, scheduler
                 container.warm_up()
             except FlywheelError as exc:
                 # Start anyway: /healthz answers and /readyz reports what is missing.

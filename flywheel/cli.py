@@ -43,7 +43,10 @@ logger = logging.getLogger(__name__)
 _CORPUS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # One line per command module (each exposes ``register(app)``).
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = (
+    "flywheel.commands.loop",
+    "flywheel.commands.demo",
+)
 
 _EXIT_CODES: tuple[tuple[type[FlywheelError], int], ...] = (
     (InvalidInputError, 2),

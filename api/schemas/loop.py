@@ -1,0 +1,103 @@
+"""Schemas of the loop endpoints: jobs, cycles, lineage, admin (promote / rollback / canary / gate override)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobCreate(BaseModel):
+    """``POST /v1/jobs``: which job, with optional parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["reindex", "cycle", "curate", "eval"]
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="cycle: {mode}; reindex: {source}; eval: {candidate}"
+    )
+
+
+class JobPublic(BaseModel):
+    """A job's state."""
+
+    id: str
+    kind: str
+    status: str
+    step: str | None = None
+    progress: float = 0.0
+    error: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    heartbeat_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class CycleSummary(BaseModel):
+    """A cycle in lists."""
+
+    id: str
+    status: str
+    reason: str | None = None
+    job_id: str | None = None
+    candidate_collection: str | None = None
+    decision: dict[str, Any] | None = None
+    created_at: datetime | None = None
+
+
+class CyclePublic(CycleSummary):
+    """A cycle with its steps, datasets, models, eval results, verdict and guardrails."""
+
+    corpus: str
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    datasets: dict[str, Any] = Field(default_factory=dict)
+    candidate_models: dict[str, Any] = Field(default_factory=dict)
+    eval_results: dict[str, Any] | None = None
+    gate_verdict: dict[str, Any] | None = None
+    guardrails: dict[str, Any] | None = None
+    report_path: str | None = None
+    updated_at: datetime | None = None
+
+
+class PromoteRequest(BaseModel):
+    """``POST /v1/admin/promote``: a cycle id or collection (default: the running canary); force needs a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str | None = Field(default=None, min_length=1, max_length=200)
+    force: bool = False
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class RollbackRequest(BaseModel):
+    """``POST /v1/admin/rollback``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="manual rollback", min_length=1, max_length=2000)
+
+
+class OverrideRequest(BaseModel):
+    """``POST /v1/admin/cycles/{id}/override``: mark a failed gate verdict passed, with the reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DeploymentPublic(BaseModel):
+    """The active deployment."""
+
+    id: str
+    corpus: str
+    status: str
+    live_collection: str | None
+    models: dict[str, Any]
+    previous: dict[str, Any] | None = None
+    canary: dict[str, Any] | None = None
+    cycle_id: str | None = None
+    note: str | None = None
+    created_at: datetime | None = None

@@ -1,0 +1,94 @@
+"""``flywheel demo`` (the main job, embedded defaults) and ``flywheel simulate`` (the same with options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _run(ctx: typer.Context, config: Any, json_path: Path | None) -> None:
+    from rich.console import Console
+
+    from flywheel.cli import container_of
+    from flywheel.simulate import run_simulation, write_json
+
+    console = Console()
+    settings = container_of(ctx).settings
+    results = run_simulation(settings, config, progress=lambda msg: console.print(f"[dim]·[/dim] {msg}"))
+    print_results(console, results)
+    if json_path is not None:
+        console.print(f"JSON: {write_json(results, json_path)}")
+
+
+def print_results(console: Any, results: dict[str, Any]) -> None:
+    """The before/after table of held-out metrics per cycle, the verdicts, timings and the report path."""
+    from rich.table import Table
+
+    from flywheel.simulate import HEADLINE
+
+    split = results["split"]
+    table = Table(title=f"held-out questions ({split['heldout']} of {split['questions']}; never trained on)")
+    table.add_column("stage")
+    for name in HEADLINE:
+        table.add_column(name, justify="right")
+    table.add_column("Δ MRR@10", justify="right")
+    table.add_column("gate / decision")
+    table.add_column("cycle s", justify="right")
+    base = results["baseline"]
+    table.add_row("untuned start", *(f"{base[n]:.4f}" for n in HEADLINE), "", "", "")
+    for cy in results["cycles"]:
+        m = cy["metrics"]
+        delta = (m["mrr@10"] - base["mrr@10"]) / base["mrr@10"] if base["mrr@10"] else 0.0
+        gate = {True: "pass", False: "FAIL", None: "-"}[cy["gate"]["passed"]]
+        table.add_row(f"after cycle {cy['cycle']}", *(f"{m[n]:.4f}" for n in HEADLINE), f"{delta:+.1%}",
+                      f"{gate} / {cy['status']}", f"{cy['timings']['cycle_s']:.0f}")  # fmt: skip
+    console.print(table)
+    lift = results["lift"]
+    console.print(
+        f"MRR@10 {lift['start_mrr@10']:.4f} -> {lift['final_mrr@10']:.4f} ({lift['relative']:+.1%} relative); "
+        f"promotions {lift['promotions']}, "
+        f"promotions lowering held-out MRR@10: {lift['promotions_lowering_mrr'] or 'none'}"
+    )
+    for cy in results["cycles"]:
+        if cy["status"] not in ("promoted",):
+            console.print(
+                f"cycle {cy['cycle']}: {cy['status']} — {cy.get('reason') or '; '.join(cy['gate']['reasons'][:2])}"
+            )
+    console.print(f"report: {results.get('report') or 'none (no cycle reached the report step)'}")
+    console.print(f"wall time: {results['wall_s']:.0f} s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` and ``simulate``."""
+
+    @app.command()
+    def demo(
+        ctx: typer.Context,
+        json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
+    ) -> None:
+        """The main job: index the built-in FAQ, simulate agents and their feedback, run 3 cycles, show the lift."""
+        from flywheel.simulate import SimulationConfig
+
+        _run(ctx, SimulationConfig(), json_path)
+
+    @app.command()
+    def simulate(
+        ctx: typer.Context,
+        dataset: Path = typer.Option(None, "--dataset", help='JSONL of {"question","answer","id"?,"category"?}'),
+        noise: float = typer.Option(0.10, "--noise", help="share of wrong agent reactions, 0 .. 0.5"),
+        cycles: int = typer.Option(3, "--cycles", min=1, max=20, help="cycles to run"),
+        seed: int = typer.Option(42, "--seed", help="seed of split, agents and training"),
+        holdout: float = typer.Option(0.4, "--holdout", help="share of questions held out"),
+        limit: int = typer.Option(None, "--limit", min=10, help="use only the first N questions"),
+        epochs: int = typer.Option(None, "--epochs", min=1, help="embedder epochs per cycle (default: the recipe's)"),
+        json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
+    ) -> None:
+        """The demo's simulation with options, for any labelled JSONL dataset."""
+        from flywheel.simulate import SimulationConfig
+
+        training = {"epochs": epochs} if epochs else {}
+        config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
+                                  limit=limit, training=training)  # fmt: skip
+        _run(ctx, config, json_path)
