@@ -24,92 +24,24 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import replace
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from core.ports import Embedder, VectorStore
 from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
+from indexing.building import (
+    ReindexReport,
+    SupportsOptimize,
+    copy_unchanged,
+    correction_document,
+    embed_into,
+)
 from indexing.catalog import Catalog, CatalogEntry
 from indexing.chunking import Chunker, chunk_id
-from indexing.loaders import RESERVED_METADATA_KEYS
 
 logger = logging.getLogger(__name__)
 
 _CORPUS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-EMBED_BATCH = 2048
-
-
-@runtime_checkable
-class SupportsOptimize(Protocol):
-    """A store that benefits from an explicit optimise pass after bulk writes (qdrant-edge builds HNSW then)."""
-
-    def optimize(self, name: str) -> bool:
-        """Optimise collection ``name``; True if anything changed."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ReindexReport:
-    """Outcome of :meth:`IndexManager.reindex` / :meth:`IndexManager.build_version` (JSON-friendly fields)."""
-
-    corpus: str
-    collection: str = field(metadata={"help": "the new physical collection {corpus}__v{n}"})
-    version: int
-    previous: str | None = field(metadata={"help": "collection the alias pointed to before"})
-    embedder_version: str
-    documents: int
-    chunks: int = field(metadata={"help": "points in the new collection"})
-    embedded: int = field(metadata={"help": "chunks embedded by this run"})
-    reused: int = field(metadata={"help": "chunks copied with their vectors from the previous version"})
-    deleted: int = field(metadata={"help": "chunks of the previous version not carried over"})
-    docs_new: int
-    docs_changed: int
-    docs_unchanged: int
-    docs_deleted: int
-    swapped: bool = field(metadata={"help": "whether the alias now points at the new collection"})
-    pruned: tuple[str, ...] = ()
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-
-
-def correction_document(*, correction_id: str, query_id: str, text: str, meta: Metadata | None = None) -> Document:
-    """The Document of a correction passage (id ``correction:{correction_id}``, ``source="correction"``).
-
-    Use it to pass approved corrections back into :meth:`IndexManager.reindex` so they survive it (unchanged ones are
-    reused, not re-embedded). Raises ``InvalidInputError`` for blank text or reserved metadata keys.
-    """
-    if not text or not text.strip():
-        raise InvalidInputError("correction text must not be empty", field="text")
-    reserved = sorted(RESERVED_METADATA_KEYS.intersection(meta or {}))
-    if reserved:
-        raise InvalidInputError(f"correction metadata uses reserved key {reserved[0]!r}", field=f"meta.{reserved[0]}")
-    metadata = {**(meta or {}), "source": "correction", "correction_id": correction_id, "query_id": query_id}
-    return Document(id=f"correction:{correction_id}", text=text.strip(), metadata=metadata)
-
-
-def _payload(chunk: Chunk) -> Metadata:
-    return {"text": chunk.text, **chunk.metadata}
-
-
-def _chunk_of(point: Point) -> Chunk:
-    metadata = {k: v for k, v in point.payload.items() if k != "text"}
-    return Chunk(
-        id=point.id, doc_id=str(metadata.get("doc_id", "")), text=str(point.payload.get("text", "")), metadata=metadata
-    )
-
-
-@dataclass(slots=True)
-class _Plan:
-    """What one build does: documents to embed, what was reused / dropped from the live version."""
-
-    to_embed: list[Document] = field(default_factory=list)
-    reused_chunks: int = 0
-    deleted_chunks: int = 0
-    docs_new: int = 0
-    docs_changed: int = 0
-    docs_unchanged: int = 0
-    docs_deleted: int = 0
 
 
 class IndexManager:
@@ -202,7 +134,7 @@ class IndexManager:
             "reindex done corpus=%s collection=%s embedded=%d reused=%d deleted=%d seconds=%.2f",
             corpus, report.collection, report.embedded, report.reused, report.deleted, report.seconds,
         )  # fmt: skip
-        return _replace(report, swapped=True, pruned=pruned)
+        return replace(report, swapped=True, pruned=pruned)
 
     def build_version(
         self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool = False
@@ -227,8 +159,10 @@ class IndexManager:
         name = collection_name(corpus, version)
         self.store.create_collection(name, dim=embedder.dim)
         try:
-            plan = self._copy_unchanged(live, name, docs, embedder=embedder)
-            embedded, embed_seconds = self._embed_into(name, plan.to_embed, embedder=embedder, progress=show_progress)
+            plan = copy_unchanged(self.store, live=live, name=name, docs=docs, reusable=self._reusable(live, embedder))
+            embedded, embed_seconds = embed_into(
+                self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress
+            )
             if isinstance(self.store, SupportsOptimize):
                 self.store.optimize(name)
             chunks = self.store.count(name)
@@ -249,68 +183,15 @@ class IndexManager:
             seconds=round(time.perf_counter() - started, 3), embed_seconds=round(embed_seconds, 3),
         )  # fmt: skip
 
-    def _copy_unchanged(self, live: str | None, name: str, docs: dict[str, Document], *, embedder: Embedder) -> _Plan:
-        """Copy points of unchanged documents from ``live`` into ``name``; plan the rest for embedding."""
-        plan = _Plan()
+    def _reusable(self, live: str | None, embedder: Embedder) -> bool:
+        """Whether ``live``'s vectors can be reused: same embedder version and dimension, same chunking."""
         entry = self.catalog.get(live) if live else None
-        reusable = (
+        return (
             entry is not None
             and entry.embedder_version == embedder.version
             and entry.dim == embedder.dim
             and entry.chunker == self.chunker.signature
         )
-        live_docs: dict[str, str] = {}  # doc_id -> doc_hash seen in live
-        copied: dict[str, int] = {}
-        expected: dict[str, int] = {}
-        batch: list[Point] = []
-        for point in self.store.scroll(live, with_vectors=reusable, batch_size=512) if live else ():
-            doc_id = str(point.payload.get("doc_id"))
-            live_docs[doc_id] = str(point.payload.get("doc_hash"))
-            doc = docs.get(doc_id)
-            if reusable and doc is not None and point.payload.get("doc_hash") == doc.hash:
-                batch.append(point)
-                copied[doc_id] = copied.get(doc_id, 0) + 1
-                expected[doc_id] = int(point.payload.get("chunk_count", 0))
-            else:
-                plan.deleted_chunks += 1
-            if len(batch) >= 512:
-                self.store.upsert(name, batch)
-                batch = []
-        if batch:
-            self.store.upsert(name, batch)
-        complete = {d for d, n in copied.items() if n == expected[d]}
-        plan.reused_chunks = sum(copied[d] for d in complete)
-        plan.deleted_chunks += sum(n for d, n in copied.items() if d not in complete)
-        for doc_id, doc in docs.items():
-            if doc_id in complete:
-                plan.docs_unchanged += 1
-            else:
-                plan.to_embed.append(doc)
-                plan.docs_changed += doc_id in live_docs
-                plan.docs_new += doc_id not in live_docs
-        plan.docs_deleted = len(set(live_docs) - set(docs))
-        return plan
-
-    def _embed_into(
-        self, name: str, documents: Sequence[Document], *, embedder: Embedder, progress: bool
-    ) -> tuple[int, float]:
-        """Chunk, embed and upsert ``documents`` into ``name``. Returns (chunks embedded, seconds embedding)."""
-        chunks = self.chunker.chunk(documents)
-        if not chunks:
-            return 0, 0.0
-        from tqdm.auto import tqdm
-
-        embed_seconds = 0.0
-        with tqdm(total=len(chunks), desc=f"embedding {name}", unit="chunk", disable=not progress) as bar:
-            for start in range(0, len(chunks), EMBED_BATCH):
-                part = chunks[start : start + EMBED_BATCH]
-                t0 = time.perf_counter()
-                vectors = embedder.embed_documents([c.text for c in part])
-                embed_seconds += time.perf_counter() - t0
-                points = [Point(id=c.id, vector=v, payload=_payload(c)) for c, v in zip(part, vectors, strict=True)]
-                self.store.upsert(name, points)
-                bar.update(len(part))
-        return len(chunks), embed_seconds
 
     def _discard(self, name: str) -> None:
         """Best-effort removal of a half-built collection (a leftover has no catalog entry and is pruned later)."""
@@ -398,7 +279,7 @@ class IndexManager:
                 f"corrections would be embedded by {embedder.version!r}"
             )
         self._delete_document(live, document.id)
-        embedded, _ = self._embed_into(live, [document], embedder=embedder, progress=False)
+        embedded, _ = embed_into(self.store, self.chunker, live, [document], embedder=embedder, progress=False)
         logger.info("correction upserted corpus=%s correction_id=%s chunks=%d", corpus, correction_id, embedded)
         return chunk_id(document.id, 0)
 
@@ -430,10 +311,10 @@ def _unique(documents: Sequence[Document]) -> dict[str, Document]:
     return docs
 
 
-def _replace(report: ReindexReport, **changes: object) -> ReindexReport:
-    from dataclasses import replace
+def _chunk_of(point: Point) -> Chunk:
+    metadata = {k: v for k, v in point.payload.items() if k != "text"}
+    return Chunk(id=point.id, doc_id=str(metadata.get("doc_id", "")), text=str(point.payload.get("text", "")),
+                 metadata=metadata)  # fmt: skip
 
-    return replace(report, **changes)  # type: ignore[arg-type]
 
-
-__all__ = ["IndexManager", "ReindexReport", "SupportsOptimize", "correction_document"]
+__all__ = ["IndexManager", "ReindexReport", "correction_document"]
