@@ -69,19 +69,17 @@ class FeedbackIntake:
                 f"a feedback batch holds at most {self._settings.max_batch} events, got {len(submissions)}",
                 field="events",
             )
-        bad = [
-            (i, p) for i, s in enumerate(submissions) for p in check(s, max_text_chars=self._settings.max_text_chars)
-        ]
-        if bad:
-            raise _invalid(bad, single=False, total=len(submissions))
-        queries = self._queries(submissions)
-        for i, s in enumerate(submissions):
+        limit = self._settings.max_text_chars
+        bad = [(i, p) for i, s in enumerate(submissions) for p in check(s, max_text_chars=limit)]
+        shaped = [(i, s) for i, s in enumerate(submissions) if all(j != i for j, _ in bad)]
+        queries = self._queries([s for _, s in shaped])
+        for i, s in shaped:
             if s.query_id not in queries:
                 bad.append((i, Problem("query_id", f"query {s.query_id!r} does not exist")))
             else:
                 bad.extend((i, p) for p in self._reference_problems(s, queries))
         if bad:
-            raise _invalid(bad, single=False, total=len(submissions))
+            raise _invalid(sorted(bad, key=lambda item: item[0]), single=False, total=len(submissions))
         return self._store_all(submissions, queries)
 
     def _queries(self, submissions: Sequence[FeedbackSubmission]) -> dict[str, QueryRecord]:

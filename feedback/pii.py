@@ -22,9 +22,19 @@ from core.settings import PiiSettings
 logger = logging.getLogger(__name__)
 
 
+# Presidio's own DEBUG/INFO records quote the analysed text (raw PII): keep them at WARNING whatever the root level.
+_PRESIDIO_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "tldextract")
+
+
+def _silence_presidio_logs() -> None:
+    for name in _PRESIDIO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _build_analyzer(settings: PiiSettings) -> Any:
     """Analyzer on an explicitly configured spaCy engine (no hidden model download)."""
     ensure_offline()
+    _silence_presidio_logs()
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
