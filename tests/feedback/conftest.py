@@ -133,7 +133,7 @@ class FakePassageIndex:
             raise NotFoundError(f"correction {correction_id} unknown")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_query() -> Any:
     """Factory of logged query records (fresh ids): ``make_query(question=..., chunk_ids=..., user_id=...)``."""
     return _make_query
@@ -145,3 +145,9 @@ def passage_index() -> FakePassageIndex:
     return FakePassageIndex(
         {"c1": "Reset via the link.", "c2": "Billing runs monthly.", "c3": "Call support.", "c9": "x"}
     )
+
+
+@pytest.fixture(scope="session")
+def fake_passage_index_cls() -> type[FakePassageIndex]:
+    """The fake ``PassageIndex`` class, for module-scoped fixtures."""
+    return FakePassageIndex
