@@ -171,13 +171,18 @@ async def _answer_metrics(samples: Sequence[RagasSample], embeddings: PortEmbedd
     }
 
 
-def compute_non_llm(samples: Sequence[RagasSample], *, embedder: Embedder) -> dict[str, MetricResult]:
-    """ID-based context precision/recall, non-LLM context recall, semantic similarity (local) and ROUGE-L."""
-    embeddings = PortEmbeddings(embedder)
+def compute_non_llm(
+    samples: Sequence[RagasSample], *, embedder: Embedder, embeddings: PortEmbeddings | None = None
+) -> dict[str, MetricResult]:
+    """ID-based context precision/recall, non-LLM context recall, semantic similarity (local) and ROUGE-L.
+
+    Pass a long-lived ``embeddings`` to reuse its cache across calls (e.g. the reference answers of a comparison).
+    """
+    wrapped = embeddings or PortEmbeddings(embedder)
 
     async def _all() -> dict[str, MetricResult]:
         out = await _id_and_string_metrics(samples)
-        out.update(await _answer_metrics(samples, embeddings))
+        out.update(await _answer_metrics(samples, wrapped))
         return out
 
     results = run_coroutine(_all)
@@ -265,11 +270,16 @@ def compute_judge_metrics(
 
 
 def compute_ragas(
-    samples: Sequence[RagasSample], *, embedder: Embedder, judge: JudgeSettings | None = None
+    samples: Sequence[RagasSample],
+    *,
+    embedder: Embedder,
+    judge: JudgeSettings | None = None,
+    embeddings: PortEmbeddings | None = None,
 ) -> dict[str, MetricResult]:
     """Every RAGAS metric of this module; judge metrics skipped with the reason when no judge can be used."""
-    results = compute_non_llm(samples, embedder=embedder)
-    results.update(compute_judge_metrics(samples, judge=judge, embeddings=PortEmbeddings(embedder)))
+    wrapped = embeddings or PortEmbeddings(embedder)
+    results = compute_non_llm(samples, embedder=embedder, embeddings=wrapped)
+    results.update(compute_judge_metrics(samples, judge=judge, embeddings=wrapped))
     return results
 
 

@@ -28,7 +28,7 @@ from core.ports import Embedder, Generator, Retriever
 from core.settings import JudgeSettings
 from core.types import EvalCase, MetricResult, utcnow
 from evals.ir import Retrieval, ir_metrics, retrieve_cases, validate_cases
-from evals.ragas_metrics import RagasSample, compute_ragas
+from evals.ragas_metrics import PortEmbeddings, RagasSample, compute_ragas
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ class Evaluator:
         self.answer_top_k = answer_top_k
         self.slice_dimensions = slice_dimensions
         self.reference_texts = reference_texts or {}
+        self._embeddings = PortEmbeddings(embedder)  # cache shared by every evaluation of this evaluator
 
     def evaluate(self, config: Configuration, cases: Sequence[EvalCase]) -> EvalResult:
         """Retrieve, generate and score every case. Raises ``InvalidInputError`` for an unusable eval set."""
@@ -171,7 +172,7 @@ class Evaluator:
         timings["generate"] = time.perf_counter() - start - timings["retrieve"] - timings["ir"]
         ragas_start = time.perf_counter()
         samples = [self._sample(c, retrievals[c.id], answers.get(c.id)) for c in cases]
-        metrics.update(compute_ragas(samples, embedder=self.embedder, judge=self.judge))
+        metrics.update(compute_ragas(samples, embedder=self.embedder, judge=self.judge, embeddings=self._embeddings))
         timings["ragas"] = time.perf_counter() - ragas_start
         if generator_skip is not None:
             for name in ANSWER_METRICS:

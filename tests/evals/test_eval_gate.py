@@ -1,0 +1,138 @@
+"""Regression gate: passes a clearly better candidate, blocks regressions (overall and per slice), never passes
+silently on too few cases or missing metrics; admin override is recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InvalidInputError
+from core.settings import EvalSettings
+from core.types import MetricResult
+from evals.gate import RegressionGate, override, paired_bootstrap
+from evals.runner import Comparison, EvalResult
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = EvalSettings(min_slice_cases=20, bootstrap_samples=1000, tolerance=0.02)
+METRICS = ("mrr@10", "recall@5", "ndcg@10")
+
+
+def _result(name: str, values: dict[str, np.ndarray], slices: list[dict[str, str]]) -> EvalResult:
+    ids = [f"c{i}" for i in range(len(slices))]
+    metrics = {
+        m: MetricResult(m, float(v.mean()), per_case={cid: float(x) for cid, x in zip(ids, v, strict=True)})
+        for m, v in values.items()
+    }
+    return EvalResult(name, {"embedder": name}, ids, dict(zip(ids, slices, strict=True)), metrics)
+
+
+def _pair(current: dict[str, np.ndarray], candidate: dict[str, np.ndarray], n_a: int, n_b: int) -> Comparison:
+    slices = [{"category": "a"}] * n_a + [{"category": "b"}] * n_b
+    return Comparison(_result("current", current, slices), _result("candidate", candidate, slices))
+
+
+def _base(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {m: rng.uniform(0.3, 0.7, n) for m in METRICS}
+
+
+def test_when_candidate_clearly_better_then_passes() -> None:
+    cur = _base(120)
+    cand = {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 60, 60))
+    assert verdict.passed, verdict.reasons
+    overall = next(r for r in verdict.rows if r["scope"] == "overall" and r["metric"] == "mrr@10")
+    assert overall["ci_low"] > 0 and overall["diff"] == pytest.approx(0.15, abs=0.01)
+    assert {r["scope"] for r in verdict.rows} == {"overall", "category=a", "category=b"}
+
+
+def test_when_primary_regresses_then_blocked() -> None:
+    cur = _base(120)
+    cand = {m: np.clip(v - 0.1, 0, 1) for m, v in cur.items()}
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 60, 60))
+    assert not verdict.passed
+    assert any("mrr@10 did not improve" in r for r in verdict.reasons)
+
+
+def test_when_no_change_then_blocked_not_passed() -> None:
+    cur = _base(100)
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, dict(cur), 50, 50))
+    assert not verdict.passed
+    assert any("did not improve" in r for r in verdict.reasons)
+
+
+def test_when_guarded_slice_regresses_then_blocked_with_slice_reason() -> None:
+    cur = _base(120)
+    cand = {m: np.clip(v + 0.1, 0, 1) for m, v in cur.items()}
+    cand["recall@5"] = cur["recall@5"].copy()
+    cand["recall@5"][60:] -= 0.2  # slice b loses recall@5; overall primary still improves
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 60, 60))
+    assert not verdict.passed
+    failed = [r for r in verdict.rows if r["status"] == "fail"]
+    assert {(r["scope"], r["metric"]) for r in failed} >= {("category=b", "recall@5")}
+    assert any("category=b: recall@5 regressed" in r for r in verdict.reasons)
+
+
+def test_when_small_slice_regresses_then_slice_skipped_not_judged() -> None:
+    cur = _base(110)
+    cand = {m: np.clip(v + 0.1, 0, 1) for m, v in cur.items()}
+    cand["recall@5"][100:] = 0.0  # slice b has 10 < 20 cases
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 100, 10))
+    skipped = [r for r in verdict.rows if r["status"] == "skipped"]
+    assert [r["scope"] for r in skipped] == ["category=b"]
+    assert "10 cases < min_slice_cases=20" in skipped[0]["reason"]
+
+
+def test_when_too_few_cases_then_fails_with_reason() -> None:
+    cur = _base(10)
+    cand = {m: v + 0.3 for m, v in cur.items()}
+    verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 10, 0))
+    assert not verdict.passed
+    assert verdict.reasons == ["too few paired eval cases: 10 < min_slice_cases=20"]
+
+
+def test_when_primary_metric_skipped_then_fails_with_reason() -> None:
+    cur = _base(50)
+    comparison = _pair(cur, {m: v + 0.2 for m, v in cur.items()}, 50, 0)
+    comparison.candidate.metrics["mrr@10"] = MetricResult("mrr@10", None, skipped="retriever down")
+    verdict = RegressionGate(SETTINGS).check(comparison)
+    assert not verdict.passed
+    assert verdict.reasons == ["gate metric mrr@10 unavailable for candidate (skipped: retriever down)"]
+
+
+def test_when_same_inputs_and_seed_then_same_verdict() -> None:
+    cur = _base(80)
+    cand = {m: v + np.random.default_rng(3).normal(0.02, 0.1, 80) for m, v in cur.items()}
+    a = RegressionGate(SETTINGS, seed=7).check(_pair(cur, cand, 40, 40))
+    b = RegressionGate(SETTINGS, seed=7).check(_pair(cur, cand, 40, 40))
+    assert a == b
+
+
+def test_paired_bootstrap_ci_covers_true_shift() -> None:
+    rng = np.random.default_rng(0)
+    cur = rng.uniform(0, 1, (400, 2))
+    cand = cur + np.array([0.05, -0.05]) + rng.normal(0, 0.05, (400, 2))
+    stats = paired_bootstrap(cur, cand, samples=2000, confidence=0.95, rng=np.random.default_rng(1))
+    assert stats[0, 1] < 0.05 < stats[0, 2] and stats[0, 1] > 0
+    assert stats[1, 1] < -0.05 < stats[1, 2] and stats[1, 2] < 0
+
+
+def test_when_override_then_new_verdict_records_admin_and_reason() -> None:
+    cur = _base(30)
+    blocked = RegressionGate(SETTINGS).check(_pair(cur, dict(cur), 30, 0))
+    forced = override(blocked, admin="key-admin-1", reason="hotfix for outage INC-42")
+    assert forced.passed and not blocked.passed
+    assert (forced.overridden_by, forced.override_reason) == ("key-admin-1", "hotfix for outage INC-42")
+    assert forced.reasons[-1].startswith("overridden by key-admin-1")
+    with pytest.raises(InvalidInputError, match="reason"):
+        override(blocked, admin="key-admin-1", reason="  ")
+
+
+def test_when_comparison_round_trips_json_then_same_verdict() -> None:
+    import json
+
+    cur = _base(60)
+    comparison = _pair(cur, {m: v + 0.1 for m, v in cur.items()}, 30, 30)
+    again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))
+    assert RegressionGate(SETTINGS).check(again) == RegressionGate(SETTINGS).check(comparison)
