@@ -22,13 +22,14 @@ from core.settings import PiiSettings
 logger = logging.getLogger(__name__)
 
 
-# Presidio's own DEBUG/INFO records quote the analysed text (raw PII): keep them at WARNING whatever the root level.
+# Presidio's DEBUG/INFO records quote the analysed text (raw PII) and its start-up WARNINGs list every recognizer of
+# other languages: keep these loggers at ERROR whatever the root level.
 _PRESIDIO_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "tldextract")
 
 
 def _silence_presidio_logs() -> None:
     for name in _PRESIDIO_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _build_analyzer(settings: PiiSettings) -> Any:

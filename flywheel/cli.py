@@ -46,6 +46,8 @@ _CORPUS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 COMMANDS: tuple[str, ...] = (
     "flywheel.commands.loop",
     "flywheel.commands.demo",
+    "flywheel.commands.curate",
+    "flywheel.commands.keys",
 )
 
 _EXIT_CODES: tuple[tuple[type[FlywheelError], int], ...] = (
