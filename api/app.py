@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -38,16 +38,20 @@ ROUTERS: tuple[str, ...] = (
 )
 
 
+def _start_step(name: str, step: Callable[[], object]) -> None:
+    try:
+        step()
+    except FlywheelError as exc:
+        logger.error("start-up step failed step=%s error=%s message=%s", name, type(exc).__name__, exc.message)
+
+
 def _lifespan(container: Container, *, warm_up: bool):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if warm_up:
-            try:
-                container.start_loop()  # F: reap dead jobs/cycles, reconcile the deployment, canary, scheduler
-                container.warm_up()
-            except FlywheelError as exc:
-                # Start anyway: /healthz answers and /readyz reports what is missing.
-                logger.error("warm-up failed error=%s message=%s", type(exc).__name__, exc.message)
+            # Each step on its own: start anyway on failure, /healthz answers and /readyz reports what is missing.
+            _start_step("warm-up", container.warm_up)  # models + store, once per process
+            _start_step("loop start", container.start_loop)  # F: reap dead jobs, reconcile deployment, scheduler
         try:
             yield
         finally:

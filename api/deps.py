@@ -115,7 +115,7 @@ def require_role(*roles: str) -> DependsParam:
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             raise ForbiddenError(
-                f"role {principal.role!r} may not do this; needs one of {sorted(allowed)}", key_id=principal.key_id
+                f"role {principal.role} may not do this; needs one of {sorted(allowed)}", key_id=principal.key_id
             )
         return principal
 

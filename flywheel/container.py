@@ -134,6 +134,13 @@ class Container:
 
         return IndexManager(self.vector_store, chunker=self.chunker, keep_versions=self.settings.indexing.keep_versions)
 
+    @cached_property
+    def passage_index(self) -> Any:
+        """The ``PassageIndex`` port: the index manager with the active embedder set (corrections get embedded)."""
+        manager = self.index_manager
+        manager.set_embedder(self.embedder)
+        return manager
+
     # ----------------------------------------------------------------------------------------- retrieval (B)
     @cached_property
     def generator(self) -> Generator:
@@ -217,7 +224,7 @@ class Container:
         from feedback.intake import FeedbackIntake
 
         return FeedbackIntake(
-            self.feedback_store, self.scrubber, self.settings.feedback, passage_index=self.index_manager
+            self.feedback_store, self.scrubber, self.settings.feedback, passage_index=self.passage_index
         )
 
     # ---------------------------------------------------------------------------------------------- loop (F)
