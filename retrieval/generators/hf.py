@@ -58,13 +58,14 @@ def load_causal_lm(model_dir: Path, *, device: str) -> tuple[Any, Any]:
 def load_adapter(model: Any, adapter_dir: Path) -> Any:
     """Apply the LoRA adapter in ``adapter_dir`` to ``model`` and merge it. ``InvalidInputError`` if corrupt."""
     from peft import PeftModel
+    from safetensors import SafetensorError
 
     if not (adapter_dir / "adapter_config.json").is_file():
         raise InvalidInputError(f"not a LoRA adapter directory (no adapter_config.json): {adapter_dir}")
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
         return peft_model.merge_and_unload()
-    except _LOAD_ERRORS as exc:
+    except (*_LOAD_ERRORS, SafetensorError) as exc:
         raise InvalidInputError(f"corrupt or incompatible LoRA adapter in {adapter_dir}: {exc}") from exc
 
 

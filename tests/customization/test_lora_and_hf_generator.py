@@ -1,0 +1,112 @@
+"""LoRA SFT on a tiny random Llama + HFGenerator with and without the adapter (real peft / transformers steps)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidInputError, NotEnoughDataError
+from core.ports import Generator
+from core.types import Citation, SftExample
+from customization.lora import IGNORE_INDEX, LoraConfig, encode_example, train_generator_adapter
+
+pytestmark = pytest.mark.integration
+
+TINY = {"epochs": 1, "batch_size": 4, "max_length": 96, "rank": 4, "alpha": 8, "show_progress": False, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_lm_dir: Path, sft_examples: list[SftExample]) -> Path:
+    out = tmp_path_factory.mktemp("adapter")
+    metrics = train_generator_adapter(
+        sft_examples, base_model_dir=tiny_lm_dir, output_dir=out, config=LoraConfig(**TINY)
+    )
+    assert metrics["examples"] == 8 and metrics["steps"] == 2
+    return out
+
+
+def test_when_example_is_encoded_then_only_answer_tokens_carry_labels(tiny_lm_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_lm_dir))
+    example = SftExample(query="How long?", contexts=["Two weeks."], target="Two weeks [1]")
+    row = encode_example(tokenizer, example, LoraConfig(**TINY))
+    answer = tokenizer("Two weeks [1]" + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    assert row["input_ids"][-len(answer) :] == answer
+    assert row["labels"][-len(answer) :] == answer
+    assert set(row["labels"][: -len(answer)]) == {IGNORE_INDEX}
+    assert len(row["input_ids"]) <= 96
+
+
+def test_when_lora_trains_then_adapter_files_are_saved(adapter_dir: Path) -> None:
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    assert config["r"] == 4 and set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert (adapter_dir / "adapter_model.safetensors").is_file()
+
+
+def test_hf_generator_answers_with_citation_markers_with_and_without_adapter(
+    tiny_lm_dir: Path, adapter_dir: Path
+) -> None:
+    from retrieval.generators.hf import HFGenerator
+
+    passages = [Citation(chunk_id="c1", doc_id="d1", text="Roof replacement takes two weeks.", score=0.9)]
+    base = HFGenerator(tiny_lm_dir, max_new_tokens=4, device="cpu")
+    tuned = HFGenerator(tiny_lm_dir, adapter_dir=adapter_dir, max_new_tokens=4, version="v1", device="cpu")
+    assert isinstance(base, Generator)
+    for gen in (base, tuned):
+        answer = gen.generate("How long does a roof take?", passages)
+        assert "[1]" in answer.text
+        assert answer.citations == tuple(passages)
+        assert gen.generate("How long does a roof take?", passages).text == answer.text  # greedy: deterministic
+    assert tuned.version == "v1" and base.version.startswith("hf:")
+
+
+def test_when_adapter_is_corrupt_then_invalid_input(tiny_lm_dir: Path, adapter_dir: Path, tmp_path: Path) -> None:
+    from retrieval.generators.hf import HFGenerator
+
+    broken = tmp_path / "broken"
+    shutil.copytree(adapter_dir, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InvalidInputError, match="adapter"):
+        HFGenerator(tiny_lm_dir, adapter_dir=broken, device="cpu")
+    with pytest.raises(InvalidInputError, match="adapter_config.json"):
+        HFGenerator(tiny_lm_dir, adapter_dir=tmp_path / "missing", device="cpu")
+
+
+def test_when_model_dir_is_incompatible_then_invalid_input(minilm_path: Path, tmp_path: Path) -> None:
+    from retrieval.generators.hf import HFGenerator
+
+    with pytest.raises(InvalidInputError, match="config.json"):
+        HFGenerator(tmp_path, device="cpu")
+    with pytest.raises(InvalidInputError, match="causal"):
+        HFGenerator(minilm_path, device="cpu")  # a BERT encoder, not a causal LM
+    with pytest.raises(InvalidInputError):
+        train_generator_adapter(
+            [SftExample("q", ["c"], "a")] * 8,
+            base_model_dir=tmp_path,
+            output_dir=tmp_path / "o",
+            config=LoraConfig(**TINY),
+        )
+
+
+def test_when_too_few_examples_then_not_enough_data(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotEnoughDataError) as info:
+        train_generator_adapter(
+            [SftExample("q", ["c"], "a")] * 3,
+            base_model_dir=tiny_lm_dir,
+            output_dir=tmp_path,
+            config=LoraConfig(**TINY),
+        )
+    assert (info.value.have, info.value.need) == (3, 8)
+    assert "at least 8" in info.value.message and "got 3" in info.value.message
+
+
+def test_when_target_modules_do_not_exist_then_invalid_input(
+    tiny_lm_dir: Path, sft_examples: list[SftExample], tmp_path: Path
+) -> None:
+    config = LoraConfig(**{**TINY, "target_modules": ["c_attn"]})
+    with pytest.raises(InvalidInputError, match="c_attn"):
+        train_generator_adapter(sft_examples, base_model_dir=tiny_lm_dir, output_dir=tmp_path, config=config)
