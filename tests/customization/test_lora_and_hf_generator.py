@@ -72,14 +72,14 @@ def test_when_adapter_is_corrupt_then_invalid_input(tiny_lm_dir: Path, adapter_d
     (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(InvalidInputError, match="adapter"):
         HFGenerator(tiny_lm_dir, adapter_dir=broken, device="cpu")
-    with pytest.raises(InvalidInputError, match="adapter_config.json"):
+    with pytest.raises(InvalidInputError, match=r"adapter_config\.json"):
         HFGenerator(tiny_lm_dir, adapter_dir=tmp_path / "missing", device="cpu")
 
 
 def test_when_model_dir_is_incompatible_then_invalid_input(minilm_path: Path, tmp_path: Path) -> None:
     from retrieval.generators.hf import HFGenerator
 
-    with pytest.raises(InvalidInputError, match="config.json"):
+    with pytest.raises(InvalidInputError, match=r"config\.json"):
         HFGenerator(tmp_path, device="cpu")
     with pytest.raises(InvalidInputError, match="causal"):
         HFGenerator(minilm_path, device="cpu")  # a BERT encoder, not a causal LM
