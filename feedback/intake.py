@@ -107,7 +107,7 @@ class FeedbackIntake:
         return [Problem("data.relevant", msg)]
 
     def _store_all(self, submissions: Sequence[FeedbackSubmission], queries: dict[str, QueryRecord]) -> IntakeResult:
-        events = [self._event(s) for s in submissions]
+        events = self._events(submissions)
         keys = [s.idempotency_key or None for s in submissions]
         ids = self._store.add_events(events, idempotency_keys=keys)
         fresh = {e.id for e in events} & set(ids)
@@ -116,20 +116,27 @@ class FeedbackIntake:
         self.fast_path.on_new(corrections)
         return IntakeResult(ids=ids, created=len(fresh))
 
-    def _event(self, s: FeedbackSubmission) -> FeedbackEvent:
-        data = normalised_data(s)
-        for name in TEXT_FIELDS:
-            if isinstance(data.get(name), str):
-                data[name] = self._scrubber.scrub(data[name]).text
-        return FeedbackEvent(
-            id=uuid.uuid4().hex,
-            query_id=s.query_id,
-            kind=FeedbackKind(s.kind),
-            data=data,
-            user_id=s.user_id,
-            tenant=s.tenant,
-            rater_id=s.rater_id,
-        )
+    def _events(self, submissions: Sequence[FeedbackSubmission]) -> list[FeedbackEvent]:
+        """Validated events with every free-text field scrubbed (one batched scrubber pass for the whole request)."""
+        datas = [normalised_data(s) for s in submissions]
+        slots = [(n, name) for n, data in enumerate(datas) for name in TEXT_FIELDS if isinstance(data.get(name), str)]
+        texts = [datas[n][name] for n, name in slots]
+        scrub_many = getattr(self._scrubber, "scrub_many", None)
+        scrubbed = scrub_many(texts) if callable(scrub_many) else [self._scrubber.scrub(t) for t in texts]
+        for (n, name), result in zip(slots, scrubbed, strict=True):
+            datas[n][name] = result.text
+        return [
+            FeedbackEvent(
+                id=uuid.uuid4().hex,
+                query_id=s.query_id,
+                kind=FeedbackKind(s.kind),
+                data=data,
+                user_id=s.user_id,
+                tenant=s.tenant,
+                rater_id=s.rater_id,
+            )
+            for s, data in zip(submissions, datas, strict=True)
+        ]
 
     # ---------------------------------------------------------------------------------------- consent and corrections
     def opt_out(self, user_id: str) -> UserConsent:

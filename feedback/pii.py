@@ -80,8 +80,10 @@ class PresidioScrubber:
         self._settings = settings
         started = time.perf_counter()
         self._analyzer = _build_analyzer(settings)
+        from presidio_analyzer import BatchAnalyzerEngine
         from presidio_anonymizer import AnonymizerEngine
 
+        self._batch = BatchAnalyzerEngine(analyzer_engine=self._analyzer)
         self._anonymizer = AnonymizerEngine()
         supported = set(self._analyzer.get_supported_entities(language=settings.language))
         unknown = sorted(set(settings.entities) - supported)
@@ -116,7 +118,30 @@ class PresidioScrubber:
         """Replace every PII span of ``text`` with ``<ENTITY_TYPE>``; text without PII is returned unchanged."""
         if not text or not text.strip():
             return ScrubResult(text=text)
-        results = self._analyze(text)
+        return self._replace(text, self._analyze(text))
+
+    def scrub_many(self, texts: Sequence[str], *, batch_size: int = 32) -> list[ScrubResult]:
+        """Scrub several texts in one pass of the spaCy pipeline (Presidio's batch API); order preserved.
+
+        Much cheaper per text than calling :meth:`scrub` in a loop (one ``nlp.pipe`` instead of one call per text).
+        """
+        todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        out = [ScrubResult(text=t) for t in texts]
+        if not todo:
+            return out
+        with self._lock:
+            batches = self._batch.analyze_iterator(
+                [texts[i] for i in todo],
+                language=self._settings.language,
+                batch_size=batch_size,
+                entities=self._settings.entities,
+                score_threshold=self._settings.score_threshold,
+            )
+        for i, results in zip(todo, batches, strict=True):
+            out[i] = self._replace(texts[i], _drop_overlaps(list(results)))
+        return out
+
+    def _replace(self, text: str, results: list[Any]) -> ScrubResult:
         if not results:
             return ScrubResult(text=text)
         from presidio_anonymizer.entities import OperatorConfig
@@ -125,10 +150,6 @@ class PresidioScrubber:
         anonymized = self._anonymizer.anonymize(text=text, analyzer_results=results, operators=operators)
         findings = tuple(PiiFinding(r.entity_type, r.start, r.end, float(r.score)) for r in results)
         return ScrubResult(text=anonymized.text, findings=findings)
-
-    def scrub_many(self, texts: Sequence[str]) -> list[ScrubResult]:
-        """Scrub several texts (one engine, same lock); order preserved."""
-        return [self.scrub(text) for text in texts]
 
 
 def _drop_overlaps(results: list[Any]) -> list[Any]:

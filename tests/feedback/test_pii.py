@@ -77,3 +77,8 @@ def test_when_entity_list_empty_then_invalid() -> None:
 
     with pytest.raises(InvalidInputError, match="at least one"):
         PresidioScrubber(PiiSettings(entities=[]))
+
+
+def test_when_scrubbed_in_batch_then_results_equal_one_by_one(scrubber: Any) -> None:
+    texts = [c[0] for c in CASES] + ["", "   "]
+    assert [r.text for r in scrubber.scrub_many(texts)] == [scrubber.scrub(t).text for t in texts]
