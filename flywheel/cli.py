@@ -48,6 +48,7 @@ COMMANDS: tuple[str, ...] = (
     "flywheel.commands.demo",
     "flywheel.commands.curate",
     "flywheel.commands.keys",
+    "flywheel.commands.train",
 )
 
 _EXIT_CODES: tuple[tuple[type[FlywheelError], int], ...] = (
@@ -135,9 +136,9 @@ def _corpus(container: Container, corpus: str | None) -> str:
     """The corpus to use: ``--corpus`` (validated like the setting) or ``settings.indexing.corpus``."""
     if corpus is None:
         return container.settings.indexing.corpus
-    if not _CORPUS_RE.fullmatch(corpus):
+    if not _CORPUS_RE.fullmatch(corpus) or "__" in corpus:
         raise InvalidInputError(
-            f"invalid corpus name {corpus!r}: lowercase letters, digits, '-' and '_' (max 63)", field="corpus"
+            f"invalid corpus name {corpus!r}: lowercase letters, digits, '-' and '_' (no '__', max 63)", field="corpus"
         )
     return corpus
 
@@ -272,9 +273,9 @@ def versions(
     container = container_of(ctx)
     name = _corpus(container, corpus)
     infos = container.index_manager.versions(name)
-    live = container.index_manager.live_collection(name)
     if not infos:
         raise NotFoundError(f"no collection versions for corpus {name!r}: run `flywheel index`", corpus=name)
+    live = container.vector_store.get_alias(name)
     if as_json:
         echo_json({"corpus": name, "alias": live, "versions": [_as_dict(i) for i in infos]})
         return

@@ -1,0 +1,148 @@
+"""CLI: index a tiny folder, query it, list versions; user errors exit non-zero with one clear line, no traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakeScrubber
+from typer.testing import CliRunner
+
+from core.errors import (
+    ConflictError,
+    ForbiddenError,
+    GateFailedError,
+    GuardrailViolationError,
+    InvalidInputError,
+    NotEnoughDataError,
+    NotFoundError,
+    StorageError,
+    UnauthorizedError,
+    UpstreamUnavailableError,
+)
+from core.settings import Settings
+from flywheel.cli import app, exit_code_for, parse_filters
+from flywheel.container import Container
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def container(settings: Settings, embedder: Any) -> Iterator[Container]:
+    built = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> Path:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "refunds.md").write_text("# Refunds\n\nRefunds are issued within 14 days of the return.\n")
+    (folder / "shipping.txt").write_text("Standard shipping takes three to five working days.\n")
+    return folder
+
+
+def _run(container: Container, *args: str) -> Any:
+    return runner.invoke(app, list(args), obj=container)
+
+
+@pytest.mark.integration
+def test_index_query_versions_round_trip(container: Container, kb: Path) -> None:
+    indexed = _run(container, "index", str(kb), "--json")
+    assert indexed.exit_code == 0, indexed.output
+    report = json.loads(indexed.stdout)
+    assert (report["collection"], report["documents"], report["swapped"]) == ("faq__v1", 2, True)
+
+    answered = _run(container, "query", "How long do refunds take?", "--top-k", "2", "--json")
+    assert answered.exit_code == 0, answered.output
+    result = json.loads(answered.stdout)
+    assert result["citations"][0]["doc_id"] == "refunds.md"
+    assert "[1]" in result["answer"]
+    assert container.query_log.get_query(result["query_id"]).index_version == "faq__v1"
+
+    plain = _run(container, "query", "shipping time")
+    assert plain.exit_code == 0, plain.output
+    assert "[1] shipping.txt" in plain.stdout and "query_id=" in plain.stdout
+
+    again = _run(container, "index", str(kb), "--json")
+    assert json.loads(again.stdout)["embedded"] == 0
+
+    listed = _run(container, "versions")
+    assert listed.exit_code == 0, listed.output
+    assert "faq__v1" in listed.stdout and "faq__v2" in listed.stdout and "<- live" in listed.stdout
+    data = json.loads(_run(container, "versions", "--json").stdout)
+    assert data["alias"] == "faq__v2"
+
+
+BAD_COMMANDS = [
+    ("missing path", ["index", "/no/such/folder"], 2, "path does not exist: /no/such/folder"),
+    ("no source", ["index"], 2, "give exactly one source"),
+    ("two sources", ["index", ".", "--builtin", "faq"], 2, "give exactly one source"),
+    ("unknown builtin", ["index", "--builtin", "wiki"], 2, "unknown built-in corpus 'wiki'"),
+    ("bad corpus name", ["index", "--builtin", "faq", "--corpus", "Bad Name"], 2, "invalid corpus name"),
+    ("malformed filter", ["query", "refund", "--filter", "category"], 2, "malformed --filter 'category'"),
+    ("empty question", ["query", "   "], 2, "question must not be empty"),
+    ("unindexed corpus", ["query", "refund"], 3, "unknown corpus 'faq'"),
+    ("no versions", ["versions", "--corpus", "nothing"], 3, "no collection versions for corpus 'nothing'"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("case", "args", "code", "message"), BAD_COMMANDS, ids=[c[0] for c in BAD_COMMANDS])
+def test_when_command_bad_then_exit_code_and_one_line(
+    container: Container, case: str, args: list[str], code: int, message: str
+) -> None:
+    result = _run(container, *args)
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.integration
+def test_when_jsonl_line_malformed_then_line_named(container: Container, tmp_path: Path) -> None:
+    data = tmp_path / "kb.jsonl"
+    data.write_text('{"id": "a", "text": "fine"}\n{"id": "b"}\n')
+    result = _run(container, "index", str(data))
+    assert result.exit_code == 2
+    assert "line 2" in result.stderr and "text" in result.stderr
+
+
+@pytest.mark.integration
+def test_when_top_k_out_of_range_then_usage_error(container: Container) -> None:
+    result = _run(container, "query", "refund", "--top-k", "0")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InvalidInputError("x"), 2),
+        (NotEnoughDataError("x", have=1, need=2), 2),
+        (NotFoundError("x"), 3),
+        (ConflictError("x"), 4),
+        (UnauthorizedError("x"), 5),
+        (ForbiddenError("x"), 5),
+        (UpstreamUnavailableError("x"), 6),
+        (GateFailedError("x"), 7),
+        (GuardrailViolationError("x"), 7),
+        (StorageError("x"), 1),
+        (RuntimeError("x"), 1),
+    ],
+)
+def test_exit_codes(error: BaseException, code: int) -> None:
+    assert exit_code_for(error) == code
+
+
+@pytest.mark.unit
+def test_parse_filters() -> None:
+    assert parse_filters([]) is None
+    assert parse_filters(["category=billing", "lang=en", "lang=sv"]) == {"category": "billing", "lang": ["en", "sv"]}
+    with pytest.raises(InvalidInputError):
+        parse_filters(["=x"])
