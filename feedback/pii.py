@@ -49,6 +49,10 @@ def _build_analyzer(settings: PiiSettings) -> Any:
         raise UpstreamUnavailableError(f"spaCy model {settings.spacy_model!r} is not installed") from exc
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[settings.language])
     _use_validated_phone_score(analyzer, settings.language)
+    if "PERSON" in settings.entities:
+        from feedback.names import NameGazetteerRecognizer
+
+        analyzer.registry.add_recognizer(NameGazetteerRecognizer(supported_language=settings.language))
     return analyzer
 
 

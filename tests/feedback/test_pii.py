@@ -82,3 +82,17 @@ def test_when_entity_list_empty_then_invalid() -> None:
 def test_when_scrubbed_in_batch_then_results_equal_one_by_one(scrubber: Any) -> None:
     texts = [c[0] for c in CASES] + ["", "   "]
     assert [r.text for r in scrubber.scrub_many(texts)] == [scrubber.scrub(t).text for t in texts]
+
+
+NAMES = [
+    ("Please update: Lars Dubois moved", "Please update: <PERSON> moved"),
+    ("Customer Sofia Rossi called", "Customer <PERSON> called"),
+    ("Ticket from Emma Dubois: invoice", "Ticket from <PERSON>: invoice"),
+    ("Open Settings and choose Security.", "Open Settings and choose Security."),
+    ("The Billing Page lists every invoice.", "The Billing Page lists every invoice."),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NAMES, ids=[n[1][:24] for n in NAMES])
+def test_when_name_missed_by_spacy_then_gazetteer_catches_it(scrubber: Any, text: str, expected: str) -> None:
+    assert scrubber.scrub(text).text == expected
