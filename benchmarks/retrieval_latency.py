@@ -128,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="chunks in the edge collection")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--peer-n", type=int, default=100_000, help="chunks for the llama-index peer")
+    parser.add_argument("--peer-n", type=int, default=20_000, help="chunks for the llama-index peer (slow to build)")
     parser.add_argument("--peer-queries", type=int, default=60)
     parser.add_argument("--sigma", type=float, default=0.04, help="noise per dimension around each real centre")
     parser.add_argument("--seed", type=int, default=7)

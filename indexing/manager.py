@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoundError, StorageError
 from core.ports import Embedder, VectorStore
 from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
 from indexing.building import (
@@ -119,7 +119,7 @@ class IndexManager:
         """Build a new version from ``documents`` (incrementally), swap the alias to it, prune old versions.
 
         Raises:
-            InvalidInputError: bad corpus name or duplicate document ids.
+            InvalidInputError: bad corpus name, no documents, or duplicate document ids.
             StorageError / UpstreamUnavailableError: the store failed; the alias is left on the previous version.
         """
         with self._lock:
@@ -129,7 +129,11 @@ class IndexManager:
             except BaseException:
                 self._discard(report.collection)
                 raise
-            pruned = tuple(self.prune(corpus))
+            try:
+                pruned = tuple(self.prune(corpus))
+            except FlywheelError:  # the new version is live; a failed cleanup must not report the reindex as failed
+                logger.warning("prune after reindex failed corpus=%s", corpus, exc_info=True)
+                pruned = ()
         logger.info(
             "reindex done corpus=%s collection=%s embedded=%d reused=%d deleted=%d seconds=%.2f",
             corpus, report.collection, report.embedded, report.reused, report.deleted, report.seconds,
@@ -153,6 +157,8 @@ class IndexManager:
         started = time.perf_counter()
         self._check_corpus(corpus)
         docs = _unique(documents)
+        if not docs:  # an empty build would silently wipe the corpus at the next swap
+            raise InvalidInputError(f"no documents to index into corpus {corpus!r}", field="documents")
         live = self.store.get_alias(corpus)
         physical = self._physical_versions(corpus)
         version = (physical[-1][0] if physical else 0) + 1

@@ -49,13 +49,30 @@ def vector_list(vector: Sequence[float] | np.ndarray, *, dim: int) -> list[float
 
 
 def validate_points(points: Sequence[Point], *, dim: int) -> list[tuple[str, list[float], dict]]:
-    """Canonical ``(id, vector, payload)`` triples; raises ``InvalidInputError`` for a bad id, vector or payload."""
-    rows = []
+    """Canonical ``(id, vector, payload)`` triples; raises ``InvalidInputError`` for a bad id, vector or payload.
+
+    Vectors are checked in one vectorised pass (shape and finiteness), then converted to lists in one call.
+    """
+    if not points:
+        return []
     for point in points:
         if not isinstance(point.payload, dict):
             raise InvalidInputError(f"payload of point {point.id!r} must be a dict", field="payload")
-        rows.append((canonical_id(point.id), vector_list(point.vector, dim=dim), point.payload))
-    return rows
+    ids = [canonical_id(point.id) for point in points]
+    try:
+        matrix = np.asarray([np.asarray(p.vector, dtype=np.float32).reshape(-1) for p in points], dtype=np.float32)
+    except ValueError as exc:  # ragged: some vector has another length
+        bad = next(p for p in points if np.asarray(p.vector).size != dim)
+        raise InvalidInputError(
+            f"vector of point {bad.id!r} has {np.asarray(bad.vector).size} dimensions, collection expects {dim}",
+            field="vector",
+        ) from exc
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        got = matrix.shape[1] if matrix.ndim == 2 else 0
+        raise InvalidInputError(f"vector has {got} dimensions, collection expects {dim}", field="vector")
+    if not np.isfinite(matrix).all():
+        raise InvalidInputError("vector holds NaN or infinite values", field="vector")
+    return list(zip(ids, matrix.tolist(), (p.payload for p in points), strict=True))
 
 
 def batched(items: Sequence, size: int) -> list[Sequence]:

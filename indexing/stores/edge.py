@@ -87,7 +87,7 @@ def _public_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
 
 def _condition(field: FieldFilter) -> Any:
     """One ``FieldFilter`` -> an edge condition matching any of its values."""
-    conditions = []
+    conditions: list[Any] = []
     for value in field.values:
         if isinstance(value, bool):
             key = f"{_BOOLS}.{field.key}"
@@ -258,7 +258,7 @@ class EdgeVectorStore:
     def delete(self, name: str, ids: Sequence[str]) -> None:
         """Remove points by id; missing (or non-UUID, hence never stored) ids are ignored."""
         handle = self._shard(name)
-        valid = [canonical_id(i) for i in ids if is_uuid(i)]
+        valid: list[Any] = [canonical_id(i) for i in ids if is_uuid(i)]
         if not valid:
             return
         with handle.write_lock, _edge_errors("delete", name):
@@ -301,7 +301,7 @@ class EdgeVectorStore:
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
         """Points by id in request order; missing or non-UUID ids are skipped."""
         handle = self._shard(name)
-        wanted = list(dict.fromkeys(canonical_id(i) for i in ids if is_uuid(i)))
+        wanted: list[Any] = list(dict.fromkeys(canonical_id(i) for i in ids if is_uuid(i)))
         if not wanted:
             return []
         with _edge_errors("retrieve", name):

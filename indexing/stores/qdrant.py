@@ -67,7 +67,9 @@ def _qdrant_errors(action: str, name: str) -> Iterator[None]:
 
 
 def _condition(field: FieldFilter) -> models.Condition:
-    conditions = [models.FieldCondition(key=field.key, match=models.MatchValue(value=v)) for v in field.values]
+    conditions: list[Any] = [
+        models.FieldCondition(key=field.key, match=models.MatchValue(value=v)) for v in field.values
+    ]
     return conditions[0] if len(conditions) == 1 else models.Filter(should=conditions)
 
 
@@ -193,7 +195,7 @@ class QdrantVectorStore:
     def delete(self, name: str, ids: Sequence[str]) -> None:
         """Remove points by id; missing ids are ignored."""
         target = self._resolve(name)
-        valid = [canonical_id(i) for i in ids if is_uuid(i)]
+        valid: list[Any] = [canonical_id(i) for i in ids if is_uuid(i)]
         if valid:
             with _qdrant_errors("delete", name):
                 self.client.delete(target, points_selector=models.PointIdsList(points=valid), wait=True)

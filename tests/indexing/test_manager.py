@@ -237,6 +237,8 @@ def test_unknown_corpus_and_duplicate_ids(manager: IndexManager, hashing_embedde
     assert manager.versions("nothing") == []
     with pytest.raises(InvalidInputError, match="duplicate document id"):
         manager.reindex("kb", [Document(id="a", text="x"), Document(id="a", text="y")], embedder=hashing_embedder)
+    with pytest.raises(InvalidInputError, match="no documents"):
+        manager.reindex("kb", [], embedder=hashing_embedder)
     assert manager.store.get_alias("kb") is None
 
 
