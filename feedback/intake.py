@@ -85,7 +85,7 @@ class FeedbackIntake:
     def _queries(self, submissions: Sequence[FeedbackSubmission]) -> dict[str, QueryRecord]:
         wanted = {s.query_id for s in submissions}
         wanted |= {str(s.data.get("other_query_id")) for s in submissions if s.kind == FeedbackKind.PREFERENCE}
-        return {qid: self._store.get_query(qid) for qid in self._store.existing_query_ids(sorted(wanted))}
+        return self._store.get_queries(sorted(wanted))
 
     def _reference_problems(self, s: FeedbackSubmission, queries: dict[str, QueryRecord]) -> list[Problem]:
         kind = FeedbackKind(s.kind)

@@ -87,6 +87,13 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
                 stmt = stmt.where(QueryRow.created_at >= since)
             return [_query_record(r) for r in session.scalars(stmt)]
 
+    def get_queries(self, query_ids: Sequence[str]) -> dict[str, QueryRecord]:
+        """Query records by id in one round trip (unknown ids absent)."""
+        if not query_ids:
+            return {}
+        with self._session() as session:
+            return {q.id: _query_record(q) for q in _load_queries(session, set(query_ids)).values()}
+
     def existing_query_ids(self, query_ids: Sequence[str]) -> set[str]:
         """The subset of ``query_ids`` that exist."""
         if not query_ids:

@@ -55,6 +55,7 @@ def test_when_query_recorded_then_it_round_trips(store: SqlStore, make_query) ->
     assert got.question == record.question and got.chunk_ids == record.chunk_ids
     assert got.created_at == record.created_at.replace(microsecond=got.created_at.microsecond)
     assert got.created_at.tzinfo is not None
+    assert set(store.get_queries([record.id, "unknown"])) == {record.id}
 
 
 def test_when_query_id_unknown_then_not_found(store: SqlStore) -> None:
