@@ -2,7 +2,8 @@
 
 Each sentence of each cited passage is scored against the question with the embedder (cosine similarity), blended
 with its passage's retrieval score so that sentences of top passages win ties; the best ``max_sentences`` distinct
-sentences form the answer, best first, each followed by the marker ``[n]`` of its passage (1-based citation order).
+sentences (within ``max_score_gap`` of the best one) form the answer, best first, each followed by the marker
+``[n]`` of its passage (1-based citation order).
 """
 
 from __future__ import annotations
@@ -49,22 +50,32 @@ class ExtractiveGenerator:
 
     Args:
         embedder: scores sentences against the question (the query path's embedder).
-        max_sentences: sentences in the answer.
+        max_sentences: sentences in the answer (at most).
         passage_weight: weight of the passage's retrieval score in a sentence's score (0 ignores retrieval).
         min_sentence_chars: shorter fragments (headings, list bullets) are not candidates.
+        max_score_gap: sentences scoring more than this below the best one are left out (off-topic filler).
     """
 
     def __init__(
-        self, embedder: Embedder, *, max_sentences: int = 3, passage_weight: float = 0.3, min_sentence_chars: int = 12
+        self,
+        embedder: Embedder,
+        *,
+        max_sentences: int = 3,
+        passage_weight: float = 0.3,
+        min_sentence_chars: int = 12,
+        max_score_gap: float = 0.25,
     ) -> None:
         if max_sentences < 1:
             raise InvalidInputError("max_sentences must be at least 1", field="max_sentences")
         if not 0.0 <= passage_weight <= 1.0:
             raise InvalidInputError("passage_weight must be in [0, 1]", field="passage_weight")
+        if max_score_gap < 0.0:
+            raise InvalidInputError("max_score_gap must be >= 0", field="max_score_gap")
         self.embedder = embedder
         self.max_sentences = max_sentences
         self.passage_weight = passage_weight
         self.min_sentence_chars = min_sentence_chars
+        self.max_score_gap = max_score_gap
 
     @property
     def version(self) -> str:
@@ -96,8 +107,11 @@ class ExtractiveGenerator:
     def _choose(self, candidates: list[_Candidate], scores: np.ndarray) -> list[_Candidate]:
         chosen: list[_Candidate] = []
         seen: set[str] = set()
+        floor = float(scores.max()) - self.max_score_gap
         # Stable sort: equal scores keep citation order (better-ranked passage first).
         for index in np.argsort(-scores, kind="stable"):
+            if scores[index] < floor:
+                break
             candidate = candidates[int(index)]
             key = " ".join(candidate.sentence.lower().split())
             if key in seen:

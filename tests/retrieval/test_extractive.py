@@ -42,7 +42,8 @@ def test_when_passages_given_then_sentences_marked_with_their_citation(embedder:
         _cite(1, "Standard shipping takes three to five working days. Express delivery arrives the next day."),
         _cite(2, "Refunds are issued within 14 days. Send the receipt to the billing team."),
     ]
-    answer = ExtractiveGenerator(embedder, max_sentences=2).generate("When will my refund be issued?", passages)
+    generator = ExtractiveGenerator(embedder, max_sentences=2, max_score_gap=2.0)
+    answer = generator.generate("When will my refund be issued?", passages)
     pairs = _MARKED.findall(answer.text)
     assert len(pairs) == 2
     assert pairs[0] == ("Refunds are issued within 14 days.", "2")
@@ -73,3 +74,14 @@ def test_when_config_invalid_then_invalid_input(embedder: Any, kwargs: dict[str,
     with pytest.raises(InvalidInputError) as info:
         ExtractiveGenerator(embedder, **kwargs)
     assert info.value.detail["field"] == field
+
+
+def test_when_sentence_far_below_best_then_left_out(embedder: Any) -> None:
+    passages = [
+        _cite(1, "Gift cards are never refunded. Refunds are issued within 14 days.", score=0.8),
+        _cite(2, "Standard shipping takes three to five working days.", score=0.1),
+    ]
+    answer = ExtractiveGenerator(embedder, max_sentences=3).generate("Can I get a refund for a gift card?", passages)
+    assert "[2]" not in answer.text
+    assert answer.text.startswith("Gift cards are never refunded. [1]")
+    assert ExtractiveGenerator(embedder, max_score_gap=10.0).generate("gift card refund", passages).text.count("[") == 3
