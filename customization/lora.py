@@ -91,7 +91,8 @@ def collate(batch: Sequence[dict[str, list[int]]], *, pad_id: int) -> dict[str, 
     return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
 
 
-def _check_examples(examples: Sequence[SftExample], config: LoraConfig) -> list[SftExample]:
+def check_examples(examples: Sequence[SftExample], config: LoraConfig) -> list[SftExample]:
+    """Examples with a query and a target. Raises ``NotEnoughDataError`` when fewer than ``min_examples``."""
     usable = [e for e in examples if e.query.strip() and e.target.strip()]
     if len(usable) < config.min_examples:
         raise NotEnoughDataError(
@@ -138,7 +139,7 @@ def train_generator_adapter(
     from transformers import set_seed
 
     config = config or LoraConfig()
-    usable = _check_examples(examples, config)
+    usable = check_examples(examples, config)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     set_seed(config.seed)
     tokenizer, base = _load_base(Path(base_model_dir), device=device)
@@ -215,4 +216,4 @@ def _train_loop(
     return losses
 
 
-__all__ = ["IGNORE_INDEX", "LoraConfig", "collate", "encode_example", "train_generator_adapter"]
+__all__ = ["IGNORE_INDEX", "LoraConfig", "check_examples", "collate", "encode_example", "train_generator_adapter"]
