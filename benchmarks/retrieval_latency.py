@@ -72,11 +72,13 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, ids: list[str]) -> list[
     return [{ids[i] for i in np.argpartition(-row, TOP_K)[:TOP_K]} for row in scores]
 
 
-def build_edge(root: Path, vectors: np.ndarray, payloads: list[dict], ids: list[str]) -> tuple[EdgeVectorStore, dict]:
+def build_edge(
+    root: Path, vectors: np.ndarray, payloads: list[dict], ids: list[str], *, hnsw_ef: int
+) -> tuple[EdgeVectorStore, dict]:
     """Write the points through the port and build HNSW; returns the store and build timings."""
     from core.types import Point
 
-    store = EdgeVectorStore(root)
+    store = EdgeVectorStore(root, hnsw_ef=hnsw_ef)
     store.create_collection("bench__v1", dim=vectors.shape[1])
     store.set_alias("bench", "bench__v1")
     started = time.perf_counter()
@@ -132,13 +134,14 @@ def main() -> None:
     parser.add_argument("--peer-queries", type=int, default=60)
     parser.add_argument("--sigma", type=float, default=0.04, help="noise per dimension around each real centre")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--hnsw-ef", type=int, default=256, help="HNSW beam width at query time (store default)")
     args = parser.parse_args()
 
     vectors, queries, payloads = make_data(args.n, args.queries, sigma=args.sigma, seed=args.seed)
     ids = [str(uuid.UUID(int=i + 1)) for i in range(args.n)]
     print(f"data ready n={args.n} dim={vectors.shape[1]} queries={len(queries)}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        store, build = build_edge(Path(tmp) / "edge", vectors, payloads, ids)
+        store, build = build_edge(Path(tmp) / "edge", vectors, payloads, ids, hnsw_ef=args.hnsw_ef)
         ours_ms, ours_ids = timed(lambda q: [h.id for h in store.search("bench", q, top_k=TOP_K)], queries)
         exact_ms, _ = timed(lambda q: [h.id for h in store.search("bench", q, top_k=TOP_K, exact=True)], queries[:50])
         store.close()
@@ -161,6 +164,7 @@ def main() -> None:
     result = {
         "benchmark": "retrieval_latency",
         "n": args.n,
+        "hnsw_ef": args.hnsw_ef,
         "queries": len(queries),
         "p50_ms": round(p50, 3),
         "p99_ms": round(p99, 3),

@@ -133,7 +133,7 @@ class EdgeVectorStore:
         ef_construct: HNSW build beam width.
     """
 
-    def __init__(self, path: Path | str, *, hnsw_ef: int = 128, hnsw_m: int = 16, ef_construct: int = 128) -> None:
+    def __init__(self, path: Path | str, *, hnsw_ef: int = 256, hnsw_m: int = 16, ef_construct: int = 128) -> None:
         self.root = Path(path)
         self.hnsw_ef = hnsw_ef
         self._hnsw = qe.HnswIndexConfig(m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=10_000)

@@ -249,6 +249,13 @@ class TestEdgeVectorStore(VectorStoreContract):
         finally:
             second.close()
 
+    def test_optimize_then_hnsw_and_exact_search_agree(self, store: EdgeVectorStore, filled: list[Point]) -> None:
+        assert isinstance(store.optimize("kb__v1"), bool)
+        query = np.random.default_rng(5).normal(size=DIM).tolist()
+        approx = store.search("kb__v1", query, top_k=5)
+        exact = store.search("kb__v1", query, top_k=5, exact=True)
+        assert [h.id for h in approx] == [h.id for h in exact]
+
     def test_half_created_collection_is_invisible(self, tmp_path: Path) -> None:
         store = EdgeVectorStore(tmp_path / "edge")
         (tmp_path / "edge" / "collections" / "kb__v3").mkdir(parents=True)  # crash before collection.json
