@@ -114,29 +114,46 @@ class HFGenerator:
         """Base model name or registered adapter version."""
         return self._version
 
-    def prompt_ids(self, question: str, passages: Sequence[str]) -> Any:
-        """Token ids (``(1, n)`` tensor dict) of the chat prompt for ``question`` over ``passages``."""
-        messages = build_messages(question, passages, max_passage_chars=self.max_passage_chars)
-        return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-
     def generate(self, question: str, passages: Sequence[Citation]) -> Answer:
         """Greedy answer to ``question`` from the first ``max_passages`` passages, with ``[i]`` citation markers."""
+        return self.generate_many([question], [passages])[0]
+
+    def generate_many(
+        self, questions: Sequence[str], passages: Sequence[Sequence[Citation]], *, batch_size: int = 8
+    ) -> list[Answer]:
+        """Answers to several questions (each with its own passages), generated in left-padded batches."""
+        if len(questions) != len(passages):
+            raise InvalidInputError("questions and passages must have the same length")
+        answers: list[Answer] = []
+        for start in range(0, len(questions), max(1, batch_size)):
+            stop = start + max(1, batch_size)
+            answers.extend(self._batch(questions[start:stop], passages[start:stop]))
+        return answers
+
+    def _batch(self, questions: Sequence[str], passages: Sequence[Sequence[Citation]]) -> list[Answer]:
         import torch
 
-        cited = tuple(passages[: self.max_passages])
-        texts = [p.text for p in cited]
-        inputs = {k: v.to(self.device) for k, v in self.prompt_ids(question, texts).items()}
+        cited = [tuple(p[: self.max_passages]) for p in passages]
+        texts = [[c.text for c in group] for group in cited]
+        prompts = [
+            self.tokenizer.apply_chat_template(
+                build_messages(q, t, max_passage_chars=self.max_passage_chars),
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            for q, t in zip(questions, texts, strict=True)
+        ]
+        self.tokenizer.padding_side = "left"
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         with self._lock, torch.no_grad():
             out = self.model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
+                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
             )
-        raw = self.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        return Answer(text=ensure_citations(raw.strip(), texts), citations=cited, generator_version=self.version)
+        raw = self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [
+            Answer(text=ensure_citations(r.strip(), t), citations=c, generator_version=self.version)
+            for r, t, c in zip(raw, texts, cited, strict=True)
+        ]
 
 
 __all__ = ["HFGenerator", "load_adapter", "load_causal_lm"]
