@@ -144,13 +144,40 @@ class Container:
     # ----------------------------------------------------------------------------------------- retrieval (B)
     @cached_property
     def generator(self) -> Generator:
-        """The answer generator; ``extractive`` by default (``hf`` / ``openai`` adapters belong to D)."""
-        kind = self.settings.generator.kind
-        if kind == "extractive":
-            from retrieval.generators.extractive import ExtractiveGenerator
+        """The answer generator by ``generator.kind``: extractive (default), HF LM + active LoRA, or OpenAI API."""
+        cfg = self.settings.generator
+        if cfg.kind == "hf":
+            return self._hf_generator()
+        if cfg.kind == "openai":
+            from retrieval.generators.openai_compat import OpenAICompatGenerator
 
-            return ExtractiveGenerator(self.embedder, max_sentences=self.settings.retrieval.answer_sentences)
-        raise FlywheelError(f"generator kind {kind!r} is not wired in the container yet")
+            return OpenAICompatGenerator(
+                cfg.endpoint or "",
+                cfg.model or "default",
+                cfg.api_key.get_secret_value() if cfg.api_key else None,
+                timeout_s=cfg.timeout_s,
+                retries=cfg.retries,
+                max_tokens=cfg.max_new_tokens,
+            )
+        from retrieval.generators.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator(self.embedder, max_sentences=self.settings.retrieval.answer_sentences)
+
+    def _hf_generator(self) -> Generator:
+        """HF causal LM (``generator.model_dir``, default converted SmolLM2) with the active registered LoRA adapter."""
+        from core.types import ModelKind
+        from customization.base_models import ensure_smollm2
+        from retrieval.generators.hf import HFGenerator
+
+        cfg = self.settings.generator
+        active = self.registry.active(ModelKind.GENERATOR_ADAPTER)
+        return HFGenerator(
+            cfg.model_dir or ensure_smollm2(self.settings.data_dir / "base_models"),
+            adapter_dir=active.path if active else None,
+            max_new_tokens=cfg.max_new_tokens,
+            version=active.version if active else None,
+            device=self.settings.embedder.device,
+        )
 
     @cached_property
     def reranker(self) -> Reranker | None:
