@@ -181,8 +181,15 @@ class Container:
 
     @cached_property
     def reranker(self) -> Reranker | None:
-        """Optional reranker (D replaces this with the active registered cross-encoder); ``None``: no rerank."""
-        return None
+        """The active registered cross-encoder reranker (``flywheel train reranker``); ``None``: no rerank."""
+        from core.types import ModelKind
+
+        active = self.registry.active(ModelKind.RERANKER)
+        if active is None:
+            return None
+        from retrieval.reranker import CrossEncoderReranker
+
+        return CrossEncoderReranker(active.path, version=active.version, device=self.settings.embedder.device)
 
     @cached_property
     def query_log(self) -> QueryLog:
