@@ -66,7 +66,7 @@ class EmbedderTrainingConfig:
     )
     mining_range_max: int = field(default=30, metadata={"help": "mine negatives among the top-N corpus hits only"})
     pseudo_queries_per_passage: int = field(
-        default=2, metadata={"help": "inverse-cloze pairs per corpus passage for domain adaptation; 0: off"}
+        default=1, metadata={"help": "inverse-cloze pairs per corpus passage for domain adaptation; 0: off"}
     )
     pseudo_query_min_words: int = field(default=4, metadata={"help": "shortest sentence used as a pseudo-query"})
     ict_remove_sentence: bool = field(
@@ -231,7 +231,7 @@ def training_arguments(config: EmbedderTrainingConfig, *, output_dir: Path, devi
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # transformers v5: a float < 1 is a ratio of the total steps
         weight_decay=config.weight_decay,
         lr_scheduler_type="linear",
         batch_sampler=BatchSamplers.NO_DUPLICATES,
