@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.errors import FlywheelError, NotEnoughDataError
+from core.errors import FlywheelError, NotEnoughDataError, NotFoundError
 from core.types import DatasetKind, EvalCase
 from flywheel.deploy import BASE, Candidate
 from flywheel.jobs import JobCancelled, JobContext, JobSkipped
@@ -188,7 +188,10 @@ class _Run:
     def curate(self) -> dict[str, Any]:
         from flywheel import steps
 
-        self.datasets = steps.curate(self.c, cycle_id=self.id)
+        try:
+            self.datasets = steps.curate(self.c, cycle_id=self.id)
+        except NotEnoughDataError as exc:
+            self.skip(f"skipped: not enough data ({exc.have} of {exc.need} feedback events)", have=exc.have)
         self.c.state_store.update_cycle(self.id, datasets=self.datasets)
         need = self.opts.min_pairs or self.c.settings.training.min_pairs
         have = int(self.datasets.get(DatasetKind.CONTRASTIVE.value, {}).get("rows", 0))
@@ -200,7 +203,10 @@ class _Run:
         from flywheel import steps
 
         try:
-            models = steps.train(self.c, datasets=self.datasets, overrides=self.opts.embedder_overrides,
+            overrides = dict(self.opts.embedder_overrides)
+            if self.opts.min_pairs is not None:
+                overrides.setdefault("min_pairs", self.opts.min_pairs)
+            models = steps.train(self.c, datasets=self.datasets, overrides=overrides,
                                  show_progress=self.opts.show_progress, cycle_id=self.id)  # fmt: skip
         except NotEnoughDataError as exc:
             self.skip(f"skipped: not enough data ({exc.have} of {exc.need}): {exc.message}", have=exc.have)
@@ -225,10 +231,15 @@ class _Run:
         from flywheel import steps
 
         assert self.candidate is not None
-        self.eval_cases = steps.eval_cases(self.c)
+        try:
+            self.eval_cases = steps.eval_cases(self.c)
+        except NotFoundError:
+            self.eval_cases = []
         need = self.opts.min_eval_cases or self.c.settings.eval.min_slice_cases
         if len(self.eval_cases) < need:
-            self.skip(f"skipped: not enough data ({len(self.eval_cases)} of {need} eval cases)")
+            self.skip(
+                f"skipped: not enough data ({len(self.eval_cases)} of {need} eval cases)", have=len(self.eval_cases)
+            )
         self.comparison = steps.compare(self.c, self.candidate, self.eval_cases)
         results = self.comparison.to_dict()
         self.c.state_store.update_cycle(self.id, eval_results=results)

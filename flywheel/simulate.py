@@ -54,6 +54,7 @@ class SimulationConfig:
         default_factory=dict, metadata={"help": "EmbedderTrainingConfig overrides for every cycle"}
     )
     min_eval_cases: int | None = field(default=None, metadata={"help": "gate minimum eval cases (tests lower it)"})
+    min_pairs: int | None = field(default=None, metadata={"help": "fewest contrastive pairs to train (tests lower it)"})
 
     def __post_init__(self) -> None:
         if self.cycles < 1:
@@ -166,11 +167,20 @@ def fresh_dir(path: Path) -> Path:
 Progress = Callable[[str], None]
 
 
-def run_simulation(base: Settings, config: SimulationConfig, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the whole simulation and return its results (see :func:`flywheel.simulate_run.Simulation.run`)."""
+def run_simulation(
+    base: Settings,
+    config: SimulationConfig,
+    *,
+    progress: Progress | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the whole simulation and return its results (see :class:`flywheel.simulate_run.Simulation`).
+
+    ``overrides`` replace container objects (tests pass port fakes, e.g. the PII scrubber).
+    """
     from flywheel.simulate_run import Simulation
 
-    return Simulation(base, config, progress=progress or (lambda _msg: None)).run()
+    return Simulation(base, config, progress=progress or (lambda _msg: None), overrides=overrides).run()
 
 
 def write_json(results: dict[str, Any], path: Path) -> Path:

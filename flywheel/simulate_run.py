@@ -33,8 +33,11 @@ logger = logging.getLogger(__name__)
 class Simulation:
     """One seeded simulation run over its own data directory."""
 
-    def __init__(self, base: Settings, config: SimulationConfig, *, progress: Progress) -> None:
+    def __init__(
+        self, base: Settings, config: SimulationConfig, *, progress: Progress, overrides: dict[str, Any] | None = None
+    ) -> None:
         self.config = config
+        self.overrides = dict(overrides or {})
         self.settings = simulation_settings(base, config)
         self.progress = progress
         self.rng = random.Random(config.seed)
@@ -50,7 +53,7 @@ class Simulation:
         pool, held = split(items, holdout_share=self.config.holdout_share, seed=self.config.seed)
         self.cases = eval_cases(held)
         self.answers = {i.doc_id: i.answer for i in items}
-        c = Container(self.settings)
+        c = Container(self.settings, overrides=self.overrides)
         try:
             results = self._run(c, items, pool, held)
         finally:
@@ -86,7 +89,8 @@ class Simulation:
         traffic = self.traffic(c, pool)
         t1 = now()
         self.progress(f"cycle {n}: {traffic['queries']} queries, up-rate {traffic['up_rate']:.2f}; running the cycle")
-        opts = CycleOptions(embedder_overrides=dict(self.config.training), min_eval_cases=self.config.min_eval_cases)
+        opts = CycleOptions(embedder_overrides=dict(self.config.training), min_eval_cases=self.config.min_eval_cases,
+                            min_pairs=self.config.min_pairs)  # fmt: skip
         try:
             cycle = c.cycle_runner.run(None, opts)
         except CycleSkipped:

@@ -122,6 +122,9 @@ def run_migrations(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     """Engine for ``url``; SQLite gets WAL, a busy timeout and cross-thread use (the job pool)."""
     if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

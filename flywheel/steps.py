@@ -235,3 +235,29 @@ def feedback_counts(c: Container, *, since: Any = None) -> dict[str, int]:
 
     events = c.feedback_store.list_events(since=since, limit=1_000_000)
     return dict(Counter(str(e.kind) for e in events))
+
+
+# ---------------------------------------------------------------------------------------------------- curation
+def curate(c: Container, *, cycle_id: str | None) -> dict[str, Any]:
+    """Curate the corpus' feedback into new dataset versions (C's ``Curator``); lineage events/users -> datasets.
+
+    Returns ``{kind: {version, rows}}`` plus ``_report`` (counts, drops, refusals). Raises ``NotEnoughDataError``.
+    """
+    from feedback.curation import Curator
+
+    corpus = c.settings.indexing.corpus
+    repo = datasets_repo(c)
+    curator = Curator(c.feedback_store, repo, scrubber=c.scrubber, embedder=c.embedder, passages=c.index_manager)
+    report = curator.curate(corpus, holdout_share=c.settings.eval.holdout_share, seed=c.settings.training.seed)
+    out: dict[str, Any] = {}
+    manifests = {}
+    for kind, version in report.written.items():
+        manifest = repo.manifest(DatasetKind(kind), version)
+        manifests[kind] = manifest
+        out[kind] = {"version": version, "rows": manifest.rows, "users": len(manifest.user_ids)}
+    link_datasets(c, manifests)
+    if cycle_id:
+        for kind, manifest in manifests.items():
+            c.lineage.link("dataset", dataset_node(kind, manifest.version), "cycle", cycle_id, relation="used")
+    out["_report"] = report.as_dict()
+    return out
