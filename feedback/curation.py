@@ -139,9 +139,7 @@ class Curator:
             DatasetKind.GAPS: builder.gaps([(e, q) for e, q in pairs if e.kind == FeedbackKind.MISSING_KNOWLEDGE]),
         }
 
-    def _write(
-        self, kind: DatasetKind, rows: list[Any], *, users: dict[str, str | None], report: CurationReport
-    ) -> None:
+    def _write(self, kind: DatasetKind, rows: list[Any], *, users: dict[str, str], report: CurationReport) -> None:
         report.rows[kind.value] = len(rows)
         if not rows:
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import Connection
 
 from feedback.store.models import Base
 
@@ -22,7 +23,7 @@ def _include(obj: object, name: str | None, type_: str, reflected: bool, compare
     return not (type_ == "table" and name is not None and not name.startswith("fb_"))
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

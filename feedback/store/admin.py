@@ -140,10 +140,10 @@ class UsageMixin:
             doomed = sa.or_(EventRow.user_id == user_id, EventRow.query_id.in_(query_ids))
             event_ids = list(session.scalars(sa.select(EventRow.id).where(doomed)))
             corrections = _delete_corrections(session, event_ids)
-            events = session.execute(sa.delete(EventRow).where(EventRow.id.in_(event_ids))).rowcount
-            queries = session.execute(sa.delete(QueryRow).where(QueryRow.id.in_(query_ids))).rowcount
+            session.execute(sa.delete(EventRow).where(EventRow.id.in_(event_ids)))
+            session.execute(sa.delete(QueryRow).where(QueryRow.id.in_(query_ids)))
             datasets, models = _usage_of(session, user_id)
-        return DeletionReport(user_id, int(events or 0), int(queries or 0), datasets, models, corrections)
+        return DeletionReport(user_id, len(event_ids), len(query_ids), datasets, models, corrections)
 
 
 def _delete_corrections(session: Session, event_ids: Sequence[str]) -> list[CorrectionRecord]:
@@ -207,7 +207,7 @@ class CorrectionMixin:
         *,
         state: CorrectionState,
         chunk_id: str | None = None,
-        agreeing: Sequence[str] | None = None,
+        agreeing: Iterable[str] | None = None,
     ) -> None:
         """Move corrections to ``state`` (recording the live chunk id and agreeing raters when given)."""
         now = utcnow()
