@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -45,7 +45,7 @@ def _start_step(name: str, step: Callable[[], object]) -> None:
         logger.error("start-up step failed step=%s error=%s message=%s", name, type(exc).__name__, exc.message)
 
 
-def _lifespan(container: Container, *, warm_up: bool):  # type: ignore[no-untyped-def]
+def _lifespan(container: Container, *, warm_up: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if warm_up:

@@ -14,7 +14,6 @@ Authentication: the raw key comes from ``X-API-Key`` or ``Authorization: Bearer 
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -46,7 +45,7 @@ class Principal(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LocalPrincipal:
-    """The principal used when no key service is involved (auth disabled, or the bootstrap admin key)."""
+    """The principal of every request when ``auth.enabled`` is False (local development)."""
 
     key_id: str
     role: str = "admin"
@@ -78,14 +77,9 @@ def _raw_key(request: Request) -> str | None:
 
 
 def _verify(container: Container, raw_key: str) -> Principal:
-    """Verify with C's key service when it is wired, else accept only the configured bootstrap admin key."""
-    if hasattr(type(container), "api_keys") or container.is_built("api_keys"):
-        principal: Principal = container.api_keys.verify(raw_key)  # type: ignore[attr-defined]
-        return principal
-    bootstrap = container.settings.auth.bootstrap_admin_key
-    if bootstrap is not None and hmac.compare_digest(raw_key.encode(), bootstrap.get_secret_value().encode()):
-        return LocalPrincipal(key_id="bootstrap")
-    raise UnauthorizedError("unknown API key")
+    """Verify with the key service (C's ``ApiKeyService``: hashed keys in the store, bootstrap admin key seeded)."""
+    principal: Principal = container.api_keys.verify(raw_key)
+    return principal
 
 
 def get_principal(request: Request, container: ContainerDep) -> Principal:

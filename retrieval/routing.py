@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from core.errors import FlywheelError, InvalidInputError
 from core.types import Arm, Citation, JSONValue, SearchFilter
@@ -100,7 +100,7 @@ class DeploymentRouter:
             raise InvalidInputError(f"unknown routing mode {mode!r}; expected one of {_MODES}", field="mode")
         if mode != "promote" and candidate is None:
             raise InvalidInputError(f"routing mode {mode!r} needs a candidate arm", field="candidate")
-        return RoutingState(current=current, candidate=candidate, mode=mode, canary=canary)  # type: ignore[arg-type]
+        return RoutingState(current=current, candidate=candidate, mode=cast(Mode, mode), canary=canary)
 
     @property
     def state(self) -> RoutingState:
