@@ -9,8 +9,9 @@ Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simul
 2. The labelled questions (built-in FAQ, or ``--dataset`` JSONL of ``{"question", "answer", "id"?, "category"?}``)
    become the corpus: one document per answer, text = the answer only (the question is not indexed, not even as
    metadata).
-3. Questions are split, seeded, into a traffic pool and held-out questions (``holdout_share``).
-4. Each cycle: simulated agents (:mod:`flywheel.agents`) ask every pool question through the container's router +
+3. Questions are split, seeded, into a traffic pool and held-out questions (``holdout_share``); the pool is asked
+   over the cycles (cycle ``n`` gets the ``n``-th slice: new traffic each period, curation accumulates).
+4. Each cycle: simulated agents (:mod:`flywheel.agents`) ask that cycle's questions through the container's router +
    ``QueryService`` and give feedback through ``FeedbackIntake`` — the same objects the API uses — with a share of
    wrong reactions (``noise``); then :class:`flywheel.cycle.CycleRunner` runs a full cycle; then the held-out
    questions are scored (MRR@10, recall@1/5/10, nDCG@10) on whatever is live.
@@ -47,11 +48,15 @@ class SimulationConfig:
     noise: float = field(default=0.10, metadata={"help": "share of wrong agent reactions (flipped marks/ratings)"})
     seed: int = field(default=42, metadata={"help": "seed of the split, the agents and training"})
     holdout_share: float = field(default=0.4, metadata={"help": "share of questions held out (never trained on)"})
+    gate_holdout_share: float = field(
+        default=0.3, metadata={"help": "share of asked questions curation keeps as the gate's eval cases"}
+    )
     agents: int = field(default=8, metadata={"help": "number of simulated agents (pseudonymous users)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N labelled questions (tests)"})
     top_k: int = field(default=5, metadata={"help": "passages cited per answer"})
     training: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "EmbedderTrainingConfig overrides for every cycle"}
+        default_factory=lambda: {"epochs": 1},
+        metadata={"help": "EmbedderTrainingConfig overrides for every cycle (demo: one epoch per cycle)"},
     )
     min_eval_cases: int | None = field(default=None, metadata={"help": "gate minimum eval cases (tests lower it)"})
     min_pairs: int | None = field(default=None, metadata={"help": "fewest contrastive pairs to train (tests lower it)"})
@@ -150,6 +155,8 @@ def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
     data["feedback"] = {**data["feedback"], "fast_path": "approval"}
     data["deploy"] = {**data["deploy"], "mode": "promote", "reindex_cron": None, "reindex_source": None}
     data["training"] = {**data["training"], "seed": config.seed}
+    # curation holds out this share of the asked questions as the gate's eval cases (never trained on)
+    data["eval"] = {**data["eval"], "holdout_share": config.gate_holdout_share}
     if config.min_eval_cases is not None:
         data["eval"] = {**data["eval"], "min_slice_cases": config.min_eval_cases}
     return Settings(**data, _env_file=None)

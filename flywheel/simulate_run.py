@@ -74,8 +74,9 @@ class Simulation:
             "split": {"questions": len(items), "pool": len(pool), "heldout": len(held)},
             "baseline": baseline, "timings": {"index_s": round(index_s, 1)}, "cycles": [],
         }  # fmt: skip
-        for n in range(1, self.config.cycles + 1):
-            out["cycles"].append(self.one_cycle(c, n, pool))
+        slices = traffic_slices(pool, self.config.cycles)
+        for n, window in enumerate(slices, start=1):
+            out["cycles"].append(self.one_cycle(c, n, window))
         promoted = [cy["status"] == "promoted" for cy in out["cycles"]]
         out["lift"] = lift(baseline, [cy["metrics"] for cy in out["cycles"]], promoted=promoted)
         out["report"] = next((cy["report"] for cy in reversed(out["cycles"]) if cy.get("report")), None)
@@ -112,7 +113,7 @@ class Simulation:
         }  # fmt: skip
 
     def traffic(self, c: Any, pool: list[LabelledQuestion]) -> dict[str, Any]:
-        """Every pool question asked once by a random agent, answered and reacted to."""
+        """Every question of this cycle's traffic asked once by a random agent, answered and reacted to."""
         from feedback.validation import FeedbackSubmission
         from indexing.chunking import chunk_id
 
@@ -142,6 +143,13 @@ class Simulation:
         retrievals = retrieve_cases(c.router, self.cases, top_k=10)
         metrics = ir_metrics(self.cases, {cid: r.doc_ids for cid, r in retrievals.items()})
         return {name: round(float(metrics[name].value or 0.0), 4) for name in HEADLINE}
+
+
+def traffic_slices(pool: list[LabelledQuestion], cycles: int) -> list[list[LabelledQuestion]]:
+    """The pool asked over the cycles: cycle ``n`` gets the ``n``-th of ``cycles`` equal slices (new traffic each
+    period; curation accumulates everything asked so far)."""
+    size = -(-len(pool) // cycles)
+    return [pool[i * size : (i + 1) * size] for i in range(cycles)]
 
 
 def lift(baseline: dict[str, float], per_cycle: list[dict[str, float]], *, promoted: list[bool]) -> dict[str, Any]:

@@ -157,7 +157,12 @@ def train(
     pairs = repo.read(DatasetKind.CONTRASTIVE, info["version"])
     parent = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
     cfg = c.settings.training
-    fields = {"epochs": cfg.epochs, "seed": cfg.seed, "min_pairs": cfg.min_pairs, "show_progress": show_progress}
+    fields: dict[str, Any] = {"epochs": cfg.epochs, "seed": cfg.seed, "min_pairs": cfg.min_pairs,
+                              "show_progress": show_progress}  # fmt: skip
+    if parent not in (None, BASE) and "pseudo_queries_per_passage" not in overrides:
+        # The active embedder was already adapted to the corpus by an earlier cycle: continue with the feedback
+        # pairs only (an incremental fine-tune), which keeps later cycles cheap.
+        fields["pseudo_queries_per_passage"] = 0
     config = EmbedderTrainingConfig(**(fields | overrides))
     passages = live_passages(c, c.settings.indexing.corpus)
     ref = DatasetRef(

@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
         """The demo's simulation with options, for any labelled JSONL dataset."""
         from flywheel.simulate import SimulationConfig
 
-        training = {"epochs": epochs} if epochs else {}
         config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
-                                  limit=limit, training=training)  # fmt: skip
+                                  limit=limit)  # fmt: skip
+        if epochs:
+            config.training = {**config.training, "epochs": epochs}
         _run(ctx, config, json_path)

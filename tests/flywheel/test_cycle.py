@@ -1,0 +1,65 @@
+"""flywheel.cycle crash safety and skipping: a cycle killed between build and swap leaves the alias alone and is
+abandoned (candidate dropped) by the next run; too little feedback ends as skipped "not enough data (n of m)"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakeScrubber, HashingEmbedder
+
+from core.settings import Settings
+from core.types import Document
+from flywheel.container import Container
+from flywheel.cycle import CycleSkipped
+from flywheel.jobs import JobRunner
+from flywheel.state import JobStatus
+
+pytestmark = pytest.mark.integration
+
+DOCS = [Document(id=f"d{i}", text=f"answer {i} on subject {i % 4}, with several words", metadata={}) for i in range(10)]
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    embedder = HashingEmbedder(version="base")
+    c = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    c.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+    yield c
+    c.close()
+
+
+def test_cycle_killed_between_build_and_swap_is_abandoned_and_alias_kept(container: Container) -> None:
+    corpus = container.settings.indexing.corpus
+    live = container.vector_store.get_alias(corpus)
+    # a cycle whose process died after building its candidate collection, before any swap
+    job = container.state_store.create_job("cycle", status=JobStatus.RUNNING)
+    cycle = container.state_store.create_cycle(corpus, job_id=job.id)
+    built = container.index_manager.build_version(corpus, DOCS, embedder=HashingEmbedder(version="cand"))
+    container.state_store.update_cycle(cycle.id, candidate_collection=built.collection)
+    assert container.vector_store.get_alias(corpus) == live  # building never moves the alias
+    # restart: the job is reaped, the cycle abandoned, its candidate dropped, the alias untouched
+    runner = JobRunner(container.state_store, {"cycle": lambda ctx: {}})
+    assert runner.recover() == [job.id]
+    assert container.cycle_runner.abandon_stale() == [cycle.id]
+    record = container.state_store.get_cycle(cycle.id)
+    assert record.status == "abandoned" and "stopped" in (record.reason or "")
+    assert not container.vector_store.collection_exists(built.collection)
+    assert container.vector_store.get_alias(corpus) == live
+    assert container.cycle_runner.abandon_stale() == []
+
+
+def test_when_too_little_feedback_then_cycle_is_skipped_not_failed(container: Container) -> None:
+    with pytest.raises(CycleSkipped) as skipped:
+        container.cycle_runner.run()
+    assert "not enough data (0 of 10" in skipped.value.reason
+    cycle = container.state_store.list_cycles(limit=1)[0]
+    assert cycle.status == "skipped" and cycle.reason == skipped.value.reason
+    assert [s["name"] for s in cycle.steps] == ["reconcile", "curate"] and cycle.steps[-1]["status"] == "skipped"
+
+
+def test_cycle_job_records_skip(container: Container, tmp_path: Path) -> None:
+    job = container.job_runner.submit("cycle")
+    done = container.job_runner.wait(job.id, timeout=60)
+    assert done.status is JobStatus.SKIPPED and "not enough data" in (done.error or "")
