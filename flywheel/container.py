@@ -70,8 +70,12 @@ class Container:
         return name in self.__dict__
 
     def warm_up(self) -> None:
-        """Build the objects the query path needs (embedder, vector store, generator): called at API start-up."""
+        """Build the whole query path once, at API start-up: models, store, then scrubber + query log via the router.
+
+        Raises whatever the first failing object raises; what was built before it stays built.
+        """
         _ = self.embedder, self.vector_store, self.generator
+        _ = self.router  # builds query_service -> scrubber (spaCy model) and query_log (database migrations)
         logger.info("container warmed up embedder=%s generator=%s", self.embedder.version, self.generator.version)
 
     def close(self) -> None:

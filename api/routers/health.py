@@ -26,6 +26,8 @@ def readiness_problems(container: Container) -> list[str]:
     problems: list[str] = []
     if not container.is_built("embedder"):
         problems.append("embedder not loaded")
+    if not container.is_built("router"):
+        problems.append("query path not built (scrubber or query log failed at start-up)")
     if not container.is_built("vector_store"):
         return [*problems, "vector store not opened"]
     store = container.vector_store

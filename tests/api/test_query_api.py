@@ -219,3 +219,13 @@ def test_when_unexpected_error_then_generic_500_with_error_id(settings: Settings
         body = _problem(client.post("/v1/query", json={"question": "refund"}, headers=ADMIN), 500)
         assert len(body["error_id"]) == 32
         assert "secret" not in str(body)
+
+
+def test_when_query_log_unreachable_then_not_ready(settings: Settings, embedder: Any) -> None:
+    broken = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"url": "postgresql+psycopg://x@127.0.0.1:9/x"})}
+    )
+    with TestClient(create_app(_container(broken, embedder))) as client:
+        body = _problem(client.get("/readyz"), 503)
+        assert "query path not built" in body["detail"]
+        assert client.get("/healthz").status_code == 200
