@@ -7,7 +7,9 @@ Side by side in one run, on the same seeded support tickets (names, emails, phon
     ``POST /v1/feedback:batch`` (50 events per request: sustained events/s), every event carrying ticket text,
     through FastAPI's TestClient on the real app, SQLite (WAL) store, committed before the 2xx;
   * leakage: every raw PII value of the seeded tickets is searched in every stored row (must be 0).
-Run: ``.venv/bin/python benchmarks/feedback_intake.py [--events 400]``. The last stdout line is one JSON object.
+Wall-clock figures depend on how busy the machine is; ``*_cpu_ms_per_event`` (this process' CPU time per event) is
+the contention-free cost. Run: ``.venv/bin/python benchmarks/feedback_intake.py [--events 400]``.
+The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -101,13 +103,16 @@ def http_path(client: TestClient, qids: list[str], texts: list[str], *, batch: i
     headers = {"X-API-Key": "bench-admin-key"}
     half = len(texts) // 2
     latencies = []
+    cpu0 = time.process_time()
     for i, text in enumerate(texts[:half]):
         start = time.perf_counter()
         response = client.post("/v1/feedback", json={"query_id": qids[i % len(qids)], "kind": "comment", "text": text},
                                headers=headers)  # fmt: skip
         latencies.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 201, response.text
+    single_cpu = (time.process_time() - cpu0) * 1000 / half
     rest = texts[half:]
+    cpu0 = time.process_time()
     start = time.perf_counter()
     for i in range(0, len(rest), batch):
         events = [{"query_id": qids[j % len(qids)], "kind": "correction", "text": t}
@@ -115,12 +120,16 @@ def http_path(client: TestClient, qids: list[str], texts: list[str], *, batch: i
         response = client.post("/v1/feedback:batch", json={"events": events}, headers=headers)
         assert response.status_code == 201, response.text
     batch_rate = len(rest) / (time.perf_counter() - start)
+    batch_cpu = (time.process_time() - cpu0) * 1000 / len(rest)
     latencies.sort()
     return {
         "single_events_per_s": round(1000 * len(latencies) / sum(latencies), 1),
         "ack_p50_ms": round(statistics.median(latencies), 1),
         "ack_p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
         "batch_events_per_s": round(batch_rate, 1),
+        # CPU time of this process per event: the contention-free cost (the machine may be shared).
+        "single_cpu_ms_per_event": round(single_cpu, 1),
+        "batch_cpu_ms_per_event": round(batch_cpu, 1),
     }
 
 
@@ -167,6 +176,10 @@ def main() -> None:
     print(f"POST /v1/feedback      : {http['single_events_per_s']:8.1f} events/s, ack p50 {http['ack_p50_ms']} ms, "
           f"p99 {http['ack_p99_ms']} ms")  # fmt: skip
     print(f"POST /v1/feedback:batch: {http['batch_events_per_s']:8.1f} events/s")
+    print(
+        f"CPU per event          : single {http['single_cpu_ms_per_event']} ms, "
+        f"batch {http['batch_cpu_ms_per_event']} ms"
+    )
     print(f"stored rows with raw PII: {leaked}")
     print(json.dumps(result))
 

@@ -23,7 +23,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode at commit boundaries of the process
+    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss too, not only a crash
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

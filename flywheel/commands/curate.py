@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             DatasetRepository(c.settings.datasets_dir),
             scrubber=c.scrubber,
             embedder=c.embedder,
-            passages=c.index_manager,
+            passages=c.passage_index,
         )
         report = curator.curate(
             name,

@@ -95,7 +95,7 @@ def test_when_bootstrap_key_configured_then_stored_once_as_admin(service: Any) -
 @pytest.fixture
 def container(settings: Settings, embedder: Any, passage_index: Any) -> Any:
     built = Container(
-        settings, overrides={"embedder": embedder, "scrubber": FakeScrubber(), "index_manager": passage_index}
+        settings, overrides={"embedder": embedder, "scrubber": FakeScrubber(), "passage_index": passage_index}
     )
     yield built
     built.close()
