@@ -63,3 +63,21 @@ def test_cycle_job_records_skip(container: Container, tmp_path: Path) -> None:
     job = container.job_runner.submit("cycle")
     done = container.job_runner.wait(job.id, timeout=60)
     assert done.status is JobStatus.SKIPPED and "not enough data" in (done.error or "")
+
+
+def test_reindex_switches_through_the_deployer_and_can_roll_back(container: Container, tmp_path: Path) -> None:
+    from flywheel.loop import reindex
+
+    corpus = container.settings.indexing.corpus
+    before = container.deployer.current()
+    source = tmp_path / "docs.jsonl"
+    lines = [f'{{"id": "d{i}", "text": "answer {i} on subject {i % 4}, with several words"}}' for i in range(9)]
+    lines.append('{"id": "new", "text": "a brand new answer about returns and exchanges"}')
+    source.write_text("\n".join(lines), encoding="utf-8")
+    result = reindex(container, source=str(source))
+    assert container.vector_store.get_alias(corpus) == result["collection"] != before.live_collection
+    assert result["documents"] == 10 and result["embedded"] >= 1
+    record = container.deployer.current()
+    assert record.live_collection == result["collection"] and record.previous["collection"] == before.live_collection
+    container.deployer.rollback(reason="bad source")
+    assert container.vector_store.get_alias(corpus) == before.live_collection
