@@ -252,7 +252,7 @@ def curate(c: Container, *, cycle_id: str | None) -> dict[str, Any]:
 
     corpus = c.settings.indexing.corpus
     repo = datasets_repo(c)
-    curator = Curator(c.feedback_store, repo, scrubber=c.scrubber, embedder=c.embedder, passages=c.index_manager)
+    curator = Curator(c.feedback_store, repo, scrubber=c.scrubber, embedder=c.embedder, passages=c.passage_index)
     report = curator.curate(corpus, holdout_share=c.settings.eval.holdout_share, seed=c.settings.training.seed)
     out: dict[str, Any] = {}
     manifests = {}
