@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BASE = "base"
+MAX_CACHED = 2  # embedders kept loaded besides the container's own (the candidate of a running cycle)
 
 
 class PinnedQueryService(QueryService):
@@ -49,20 +50,26 @@ def embedder_path(container: Container, version: str | None) -> Path:
 
 
 def load_embedder(container: Container, version: str | None) -> Embedder:
-    """Load an embedder version; reuses the container's embedder when it is that version already."""
+    """Load an embedder version (once: the build, evaluation and deploy steps of a cycle share it); reuses the
+    container's embedder when it is that version already."""
     from indexing.embedder import SentenceTransformerEmbedder
 
     wanted = version or BASE
     if container.is_built("embedder") and container.embedder.version == wanted:
         return container.embedder
-    cfg = container.settings.embedder
-    return SentenceTransformerEmbedder(
-        embedder_path(container, version),
-        version=wanted,
-        batch_size=cfg.batch_size,
-        device=cfg.device,
-        max_seq_length=cfg.max_seq_length,
-    )
+    cache: dict[str, Embedder] = container.__dict__.setdefault("_loaded_embedders", {})
+    if wanted not in cache:
+        cfg = container.settings.embedder
+        while len(cache) >= MAX_CACHED:  # keep memory bounded: candidates come and go
+            cache.pop(next(iter(cache)))
+        cache[wanted] = SentenceTransformerEmbedder(
+            embedder_path(container, version),
+            version=wanted,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            max_seq_length=cfg.max_seq_length,
+        )
+    return cache[wanted]
 
 
 def build_arm(container: Container, models: dict[str, str | None], collection: str | None) -> QueryService:
