@@ -20,6 +20,7 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Aware -> naive UTC for the column."""
         if value is None:
             return None
         if value.tzinfo is not None:
@@ -27,6 +28,7 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Naive UTC from the column -> aware UTC."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 
