@@ -205,7 +205,7 @@ def _random_other(rng: random.Random, pool: Sequence[str], positive: str) -> str
 
 
 def _loss(model: Any, config: EmbedderTrainingConfig) -> Any:
-    from sentence_transformers import losses
+    from sentence_transformers import losses  # type: ignore[attr-defined]
 
     cached = config.batch_size > config.mini_batch_size
     if config.symmetric:
@@ -302,7 +302,7 @@ def train_embedder(
     seconds = time.perf_counter() - started
     model.save_pretrained(str(out))
     _remove_trainer_dir(out / ".trainer")
-    metrics = {**rows.stats, "rows": len(rows.anchors), "train_loss": float(result.training_loss)}
+    metrics: dict[str, Any] = {**rows.stats, "rows": len(rows.anchors), "train_loss": float(result.training_loss)}
     metrics.update(train_seconds=round(seconds, 2), steps=int(result.global_step), device=device)
     logger.info("embedder trained rows=%d steps=%d seconds=%.1f", metrics["rows"], metrics["steps"], seconds)
     return metrics

@@ -153,7 +153,7 @@ def train_generator_adapter(
     (out / "sft_prompt.json").write_text(json.dumps({"format": "core.prompts.build_messages"}), encoding="utf-8")
     seconds = time.perf_counter() - started
     last = losses[-max(1, len(losses) // config.epochs) :]
-    metrics = {
+    metrics: dict[str, Any] = {
         "examples": len(rows),
         "steps": len(losses),
         "first_loss": losses[0],
@@ -172,14 +172,14 @@ def _load_base(model_dir: Path, *, device: str) -> tuple[Any, Any]:
         raise InvalidInputError(f"not a Hugging Face model directory (no config.json): {model_dir}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)  # type: ignore[arg-type]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(f"cannot load a causal LM from {model_dir}: {exc}") from exc
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidInputError(f"the tokenizer in {model_dir} has no chat template")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.to(device)
+    return tokenizer, model.to(device)  # type: ignore[arg-type]
 
 
 def _train_loop(

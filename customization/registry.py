@@ -15,6 +15,7 @@ leaves nothing half-written; versions are never overwritten (a new one gets the 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import json
@@ -180,7 +181,7 @@ class ModelRegistry:
         raw = self._read_manifest(kind, version)
         return self._to_model_version(kind, raw, self._read_state(kind))
 
-    def list(self, kind: ModelKind, *, status: ModelStatus | None = None) -> list[ModelVersion]:
+    def list(self, kind: ModelKind, *, status: ModelStatus | None = None) -> builtins.list[ModelVersion]:
         """Registered versions of ``kind``, oldest first, optionally only those with ``status``."""
         state = self._read_state(kind)
         out = [self._to_model_version(kind, self._read_manifest(kind, v), state) for v in self._versions(kind)]
@@ -191,7 +192,7 @@ class ModelRegistry:
         state = self._read_state(kind)
         return self.get(kind, state.active) if state.active else None
 
-    def dataset_refs(self, kind: ModelKind, version: str) -> list[DatasetRef]:
+    def dataset_refs(self, kind: ModelKind, version: str) -> builtins.list[DatasetRef]:
         """The datasets (with their users) a version was trained on, from its manifest."""
         raw = self._read_manifest(kind, version)
         return [
@@ -199,9 +200,9 @@ class ModelRegistry:
             for d in raw.get("datasets", [])
         ]
 
-    def models_for_user(self, user_id: str) -> list[ModelVersion]:
+    def models_for_user(self, user_id: str) -> builtins.list[ModelVersion]:
         """Every registered model (any kind, any status) whose training data held events of ``user_id``."""
-        found: list[ModelVersion] = []
+        found: builtins.list[ModelVersion] = []
         for kind in ModelKind:
             state = self._read_state(kind)
             for version in self._versions(kind):
@@ -258,7 +259,7 @@ class ModelRegistry:
     def _kind_dir(self, kind: ModelKind) -> Path:
         return self.root / ModelKind(kind).value
 
-    def _versions(self, kind: ModelKind) -> list[str]:
+    def _versions(self, kind: ModelKind) -> builtins.list[str]:
         base = self._kind_dir(kind)
         if not base.is_dir():
             return []

@@ -129,7 +129,7 @@ def train_reranker(
     model.save_pretrained(str(out))
     shutil.rmtree(out / ".trainer", ignore_errors=True)
     positives = sum(e.label >= 0.5 for e in usable)
-    metrics = {"examples": len(usable), "relevant": positives, "irrelevant": len(usable) - positives}
+    metrics: dict[str, Any] = {"examples": len(usable), "relevant": positives, "irrelevant": len(usable) - positives}
     metrics.update(train_loss=float(result.training_loss), steps=int(result.global_step), device=device)
     metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     logger.info("reranker trained examples=%d steps=%d", len(usable), metrics["steps"])

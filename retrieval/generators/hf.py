@@ -45,14 +45,14 @@ def load_causal_lm(model_dir: Path, *, device: str) -> tuple[Any, Any]:
     _check_model_dir(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)  # type: ignore[arg-type]
     except _LOAD_ERRORS as exc:
         raise InvalidInputError(f"cannot load a causal LM from {model_dir}: {exc}", field="model_dir") from exc
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidInputError(f"the tokenizer in {model_dir} has no chat template", field="model_dir")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.to(device)
+    return tokenizer, model.to(device)  # type: ignore[arg-type]
 
 
 def load_adapter(model: Any, adapter_dir: Path) -> Any:
