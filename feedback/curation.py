@@ -159,14 +159,11 @@ class Curator:
 
     def _residual_pii(self, kind: DatasetKind, rows: list[Any]) -> list[str]:
         """Rows (``index:ENTITY``) whose user-derived text still holds PII (knowledge-base passages are not scanned)."""
-        leaks: list[str] = []
-        cache: dict[str, list[str]] = {}
-        for index, row in enumerate(rows):
-            for text in _user_texts(row):
-                if text not in cache:
-                    cache[text] = sorted({f.entity_type for f in self._scrubber.scan(text)})
-                leaks.extend(f"{index}:{entity}" for entity in cache[text])
-        return leaks
+        unique = sorted({text for row in rows for text in _user_texts(row)})
+        scan_many = getattr(self._scrubber, "scan_many", None)
+        findings = scan_many(unique) if callable(scan_many) else [self._scrubber.scan(t) for t in unique]
+        entities = {text: sorted({f.entity_type for f in found}) for text, found in zip(unique, findings, strict=True)}
+        return [f"{i}:{entity}" for i, row in enumerate(rows) for text in _user_texts(row) for entity in entities[text]]
 
 
 def _edits(pairs: list[tuple[FeedbackEvent, QueryRecord]]) -> list[tuple[FeedbackEvent, QueryRecord]]:

@@ -129,8 +129,18 @@ class PresidioScrubber:
 
         Much cheaper per text than calling :meth:`scrub` in a loop (one ``nlp.pipe`` instead of one call per text).
         """
+        return [self._replace(t, r) for t, r in zip(texts, self._analyze_many(texts, batch_size), strict=True)]
+
+    def scan_many(self, texts: Sequence[str], *, batch_size: int = 32) -> list[list[PiiFinding]]:
+        """:meth:`scan` for several texts in one batched pass; order preserved."""
+        return [
+            [PiiFinding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+            for results in self._analyze_many(texts, batch_size)
+        ]
+
+    def _analyze_many(self, texts: Sequence[str], batch_size: int) -> list[list[Any]]:
         todo = [i for i, t in enumerate(texts) if t and t.strip()]
-        out = [ScrubResult(text=t) for t in texts]
+        out: list[list[Any]] = [[] for _ in texts]
         if not todo:
             return out
         with self._lock:
@@ -142,7 +152,7 @@ class PresidioScrubber:
                 score_threshold=self._settings.score_threshold,
             )
         for i, results in zip(todo, batches, strict=True):
-            out[i] = self._replace(texts[i], _drop_overlaps(list(results)))
+            out[i] = _drop_overlaps(list(results))
         return out
 
     def _replace(self, text: str, results: list[Any]) -> ScrubResult:

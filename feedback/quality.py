@@ -75,15 +75,16 @@ def dedup(
         return unique, n_exact, 0
     vectors = embedder.embed_queries([text(r) for r in unique])
     kept: list[int] = []
+    kept_by_group: dict[str, list[int]] = {}
     for i, row in enumerate(unique):
-        twin = next(
-            (k for k in kept if group(unique[k]) == group(row) and float(np.dot(vectors[i], vectors[k])) >= threshold),
-            None,
-        )
-        if twin is None:
-            kept.append(i)
+        peers = kept_by_group.setdefault(group(row), [])
+        sims = vectors[peers] @ vectors[i] if peers else np.empty(0)
+        best = int(np.argmax(sims)) if len(sims) else -1
+        if best >= 0 and float(sims[best]) >= threshold:
+            merge(unique[peers[best]], row)
         else:
-            merge(unique[twin], row)
+            peers.append(i)
+            kept.append(i)
     return [unique[k] for k in kept], n_exact, len(unique) - len(kept)
 
 

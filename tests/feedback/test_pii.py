@@ -96,3 +96,8 @@ NAMES = [
 @pytest.mark.parametrize(("text", "expected"), NAMES, ids=[n[1][:24] for n in NAMES])
 def test_when_name_missed_by_spacy_then_gazetteer_catches_it(scrubber: Any, text: str, expected: str) -> None:
     assert scrubber.scrub(text).text == expected
+
+
+def test_when_scanned_in_batch_then_findings_equal_one_by_one(scrubber: Any) -> None:
+    texts = [c[0] for c in CASES] + [""]
+    assert scrubber.scan_many(texts) == [scrubber.scan(t) for t in texts]
