@@ -225,17 +225,22 @@ async def _judge_metric(name: str, jobs: dict[str, Awaitable[Any]]) -> MetricRes
 async def _judge_all(
     samples: Sequence[RagasSample], judge: JudgeSettings, embeddings: PortEmbeddings
 ) -> dict[str, MetricResult]:
+    from openai import OpenAIError
     from ragas.llms import llm_factory
     from ragas.metrics.collections import AnswerRelevancy, Faithfulness
 
     client = _judge_client(judge)
     try:
         await client.models.list()
-    except Exception as exc:  # any transport/HTTP failure means "down": report, never crash the evaluation
+    except OpenAIError as exc:  # connection refused, timeout, HTTP error: the judge is down -> skip, never crash
         logger.warning("judge unreachable error=%s", type(exc).__name__)
+        await client.close()
         return _skipped(f"judge endpoint {judge.endpoint} is unreachable ({type(exc).__name__})")
     try:
-        llm = llm_factory(str(judge.model), provider="openai", client=client)
+        try:
+            llm = llm_factory(str(judge.model), provider="openai", client=client)
+        except ValueError as exc:
+            return _skipped(f"judge LLM could not be built: {exc}")
         usable = [s for s in samples if s.answer and s.retrieved_contexts]
         if not usable:
             return _skipped("no case has a generated answer with retrieved contexts")
