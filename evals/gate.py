@@ -34,12 +34,18 @@ def paired_bootstrap(
     """Mean paired difference and its percentile CI for each column.
 
     ``current`` / ``candidate``: ``(n_cases, n_metrics)`` aligned arrays. Returns ``(n_metrics, 3)``:
-    ``[mean_diff, ci_low, ci_high]``. One ``(samples, n_cases)`` index matrix is drawn for all columns.
+    ``[mean_diff, ci_low, ci_high]``. Each resample draws one row of case indices shared by all columns (paired
+    across metrics too); resamples are drawn in blocks to bound memory.
     """
     diff = np.asarray(candidate, dtype=np.float64) - np.asarray(current, dtype=np.float64)
     n = diff.shape[0]
-    idx = rng.integers(0, n, size=(samples, n))
-    means = diff[idx].mean(axis=1)  # (samples, n_metrics)
+    block = max(1, 2_000_000 // max(1, n * diff.shape[1]))  # bound memory: ~16 MB of resampled values per block
+    means = np.concatenate(
+        [
+            diff[rng.integers(0, n, size=(min(block, samples - start), n))].mean(axis=1)
+            for start in range(0, samples, block)
+        ]
+    )  # (samples, n_metrics)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha], axis=0)
     return np.stack([diff.mean(axis=0), low, high], axis=1)
