@@ -3,7 +3,8 @@
 Side by side in one run, on the same seeded support tickets (names, emails, phones, card numbers, IBANs):
   * raw Presidio, one ``AnalyzerEngine.analyze`` + ``AnonymizerEngine.anonymize`` per text (the naive loop);
   * our ``PresidioScrubber.scrub_many`` (Presidio's BatchAnalyzerEngine: one spaCy ``pipe`` per request);
-  * the HTTP path: ``POST /v1/feedback`` (one event per request: acknowledgement latency p50/p99) and
+  * the HTTP path: ``POST /v1/feedback`` (one event per request, sequential and from concurrent agents whose texts
+    the scrubber coalesces: acknowledgement latency p50/p99) and
     ``POST /v1/feedback:batch`` (50 events per request: sustained events/s), every event carrying ticket text,
     through FastAPI's TestClient on the real app, SQLite (WAL) store, committed before the 2xx;
   * leakage: every raw PII value of the seeded tickets is searched in every stored row (must be 0).
@@ -133,6 +134,29 @@ def http_path(client: TestClient, qids: list[str], texts: list[str], *, batch: i
     }
 
 
+def concurrent_path(client: TestClient, qids: list[str], texts: list[str], *, workers: int) -> dict[str, float]:
+    """Single-event POSTs from ``workers`` concurrent agents (the scrubber coalesces their texts into batches)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"X-API-Key": "bench-admin-key"}
+
+    def post(i: int) -> float:
+        start = time.perf_counter()
+        body = {"query_id": qids[i % len(qids)], "kind": "comment", "text": texts[i]}
+        response = client.post("/v1/feedback", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return (time.perf_counter() - start) * 1000
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        latencies = sorted(pool.map(post, range(len(texts))))
+    return {
+        "concurrent_events_per_s": round(len(texts) / (time.perf_counter() - start), 1),
+        "concurrent_ack_p50_ms": round(statistics.median(latencies), 1),
+        "concurrent_ack_p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1),
+    }
+
+
 def leaks(store: SqlStore, raw: set[str]) -> int:
     """Stored rows (events, corrections) containing any raw PII value."""
     with store.engine.connect() as conn:
@@ -145,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=400, help="ticket texts per side")
     parser.add_argument("--batch", type=int, default=50, help="events per batch request")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent agents posting single events")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), auth={"bootstrap_admin_key": "bench-admin-key"},
@@ -161,6 +186,7 @@ def main() -> None:
         qids = [_query(store) for _ in range(20)]
         with TestClient(create_app(container, warm_up=False)) as client:
             http = http_path(client, qids, texts, batch=args.batch)
+            http.update(concurrent_path(client, qids, texts, workers=args.workers))
         leaked = leaks(store, raw)
     result = {
         "events": args.events,
@@ -180,6 +206,8 @@ def main() -> None:
         f"CPU per event          : single {http['single_cpu_ms_per_event']} ms, "
         f"batch {http['batch_cpu_ms_per_event']} ms"
     )
+    print(f"POST /v1/feedback x{args.workers}  : {http['concurrent_events_per_s']:8.1f} events/s, "
+          f"ack p50 {http['concurrent_ack_p50_ms']} ms, p99 {http['concurrent_ack_p99_ms']} ms")  # fmt: skip
     print(f"stored rows with raw PII: {leaked}")
     print(json.dumps(result))
 

@@ -9,7 +9,6 @@ and anonymizer are stateless after construction, so one scrubber may be shared a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from core.errors import InvalidInputError, UpstreamUnavailableError
 from core.ports import PiiFinding, ScrubResult
 from core.runtime import ensure_offline
 from core.settings import PiiSettings
+from feedback.coalesce import Coalescer
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,9 @@ class PresidioScrubber:
         unknown = sorted(set(settings.entities) - supported)
         if unknown:
             raise InvalidInputError(f"unsupported PII entity types: {', '.join(unknown)}", field="pii.entities")
-        # spaCy pipelines are not documented as re-entrant; serialise analysis to stay thread-safe.
-        self._lock = threading.Lock()
+        # spaCy pipelines are not documented as re-entrant: every analysis goes through one coalescer, which runs
+        # one batch at a time and merges concurrent callers' texts into it (one ``nlp.pipe`` for all of them).
+        self._coalescer: Coalescer[str, list[Any]] = Coalescer(self._analyze_batch)
         logger.info("pii engine loaded model=%s seconds=%.2f", settings.spacy_model, time.perf_counter() - started)
 
     @property
@@ -103,14 +104,18 @@ class PresidioScrubber:
         return list(self._settings.entities)
 
     def _analyze(self, text: str) -> list[Any]:
-        with self._lock:
-            results = self._analyzer.analyze(
-                text=text,
-                language=self._settings.language,
-                entities=self._settings.entities,
-                score_threshold=self._settings.score_threshold,
-            )
-        return _drop_overlaps(results)
+        return self._analyze_many([text])[0]
+
+    def _analyze_batch(self, texts: list[str]) -> list[list[Any]]:
+        """Presidio's batch API over ``texts`` (non-blank); run by the coalescer, never concurrently."""
+        batches = self._batch.analyze_iterator(
+            texts,
+            language=self._settings.language,
+            batch_size=32,
+            entities=self._settings.entities,
+            score_threshold=self._settings.score_threshold,
+        )
+        return [_drop_overlaps(list(results)) for results in batches]
 
     def scan(self, text: str) -> list[PiiFinding]:
         """Find PII spans in ``text`` without replacing them, ordered by position."""
@@ -124,35 +129,25 @@ class PresidioScrubber:
             return ScrubResult(text=text)
         return self._replace(text, self._analyze(text))
 
-    def scrub_many(self, texts: Sequence[str], *, batch_size: int = 32) -> list[ScrubResult]:
+    def scrub_many(self, texts: Sequence[str]) -> list[ScrubResult]:
         """Scrub several texts in one pass of the spaCy pipeline (Presidio's batch API); order preserved.
 
         Much cheaper per text than calling :meth:`scrub` in a loop (one ``nlp.pipe`` instead of one call per text).
         """
-        return [self._replace(t, r) for t, r in zip(texts, self._analyze_many(texts, batch_size), strict=True)]
+        return [self._replace(t, r) for t, r in zip(texts, self._analyze_many(texts), strict=True)]
 
-    def scan_many(self, texts: Sequence[str], *, batch_size: int = 32) -> list[list[PiiFinding]]:
+    def scan_many(self, texts: Sequence[str]) -> list[list[PiiFinding]]:
         """:meth:`scan` for several texts in one batched pass; order preserved."""
         return [
             [PiiFinding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
-            for results in self._analyze_many(texts, batch_size)
+            for results in self._analyze_many(texts)
         ]
 
-    def _analyze_many(self, texts: Sequence[str], batch_size: int) -> list[list[Any]]:
+    def _analyze_many(self, texts: Sequence[str]) -> list[list[Any]]:
         todo = [i for i, t in enumerate(texts) if t and t.strip()]
         out: list[list[Any]] = [[] for _ in texts]
-        if not todo:
-            return out
-        with self._lock:
-            batches = self._batch.analyze_iterator(
-                [texts[i] for i in todo],
-                language=self._settings.language,
-                batch_size=batch_size,
-                entities=self._settings.entities,
-                score_threshold=self._settings.score_threshold,
-            )
-        for i, results in zip(todo, batches, strict=True):
-            out[i] = _drop_overlaps(list(results))
+        for i, results in zip(todo, self._coalescer.submit([texts[i] for i in todo]) if todo else [], strict=True):
+            out[i] = results
         return out
 
     def _replace(self, text: str, results: list[Any]) -> ScrubResult:
