@@ -100,15 +100,18 @@ def gate(c: Container, comparison: Any, *, datasets: dict[str, Any]) -> tuple[An
 
 
 def guardrails(c: Container, datasets: dict[str, Any]) -> list[Any]:
-    """Residual-PII scan and provenance check of the contrastive training set."""
+    """Residual-PII scan of the user-written text of the contrastive training set (the queries: positives and
+    negatives are knowledge-base passages, whose names and places are content, not leaked user data) and the
+    provenance check of every row."""
     from core.ports import ProvenanceLedger
-    from evals.guardrails import check_provenance, scan_dataset_pii
+    from evals.guardrails import check_provenance, scan_pii
 
     version = datasets.get(DatasetKind.CONTRASTIVE.value, {}).get("version")
     if version is None:
         return []
     rows = datasets_repo(c).read(DatasetKind.CONTRASTIVE, version)
-    results = [scan_dataset_pii(rows, c.scrubber)]
+    queries = {f"row-{i}": [row.query] for i, row in enumerate(rows)}
+    results = [scan_pii(queries, c.scrubber, name="training_set_pii")]
     if isinstance(c.feedback_store, ProvenanceLedger):
         results.append(check_provenance(rows, c.feedback_store))
     return results
