@@ -169,6 +169,26 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
         with self._session() as session:
             return [_event(r) for r in session.scalars(stmt)]
 
+    def usable_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """``core.ports.ProvenanceLedger``: the ids that exist, are not excluded, and whose user has not opted out.
+
+        Deleted users' events are gone from the table, so they are absent from the result as well.
+        """
+        wanted = set(event_ids)
+        if not wanted:
+            return set()
+        stmt = (
+            sa.select(EventRow.id)
+            .outerjoin(UserRow, UserRow.id == EventRow.user_id)
+            .where(
+                EventRow.id.in_(wanted),
+                EventRow.excluded.is_(False),
+                sa.or_(UserRow.opted_out.is_(None), UserRow.opted_out.is_(False)),
+            )
+        )
+        with self._session() as session:
+            return set(session.scalars(stmt))
+
     def training_events(self) -> list[tuple[FeedbackEvent, QueryRecord]]:
         """Every event usable for training (not excluded, user not opted out) with its query, oldest first."""
         stmt = (

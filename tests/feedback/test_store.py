@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, UpstreamUnavailableError
-from core.ports import FeedbackStore, QueryLog
+from core.ports import FeedbackStore, ProvenanceLedger, QueryLog
 from core.types import FeedbackEvent, FeedbackKind, utcnow
 from feedback.store import CorrectionState, Role, SqlStore
 
@@ -118,6 +118,24 @@ def test_when_user_opted_out_then_events_are_excluded_from_training(store: SqlSt
     store.set_opt_out("u1", opted_out=False)
     assert len(store.training_events()) == 1  # the event given while opted out stays excluded
     assert store.get_consent("never-seen").opted_out is False
+
+
+def test_when_provenance_checked_then_only_consented_present_events_are_usable(store: SqlStore, make_query) -> None:
+    mine, other = make_query(user_id="u1"), make_query(user_id="u2")
+    store.record_query(mine)
+    store.record_query(other)
+    a, b = (
+        _event(mine.id),
+        FeedbackEvent(id=uuid.uuid4().hex, query_id=other.id, kind=FeedbackKind.USED, data={}, user_id="u2"),
+    )
+    store.add_events([a, b], idempotency_keys=[None, None])
+    assert isinstance(store, ProvenanceLedger)
+    assert store.usable_event_ids([a.id, b.id, "never-stored"]) == {a.id, b.id}
+    store.set_opt_out("u2", opted_out=True)
+    assert store.usable_event_ids([a.id, b.id]) == {a.id}
+    store.delete_user_data("u1")
+    assert store.usable_event_ids([a.id, b.id]) == set()
+    assert store.usable_event_ids([]) == set()
 
 
 def test_when_user_deleted_then_events_and_queries_go_and_usage_is_reported(store: SqlStore, make_query) -> None:
