@@ -178,8 +178,8 @@ def test_canary_promotes_at_horizon_when_not_worse(world: World) -> None:
     cand = world.candidate(model=world.models[0])
     world.deployer.start_canary(cand, mode="canary", share=0.5)
     assert world.deployer.evaluate_canary().action == "continue"
-    for i in range(60):
-        _rate(world, user=f"u{i}", up=i % 4 != 0)
+    for i in range(100):  # both arms equally happy; ~50 rated answers each, horizon 20
+        _rate(world, user=f"u{i}", up=True)
     decision = world.deployer.evaluate_canary()
     assert decision.action == "promote", decision.reasons
     assert world.store.get_alias(CORPUS) == cand.collection and world.active() == world.models[0]
