@@ -36,6 +36,13 @@ class CurationConfig:
         default=0.75, metadata={"help": "cosine similarity joining missing-knowledge reports"}
     )
     max_negatives: int = field(default=5, metadata={"help": "hard negatives kept per contrastive pair"})
+    max_pii_share: float = field(
+        default=0.05,
+        metadata={
+            "help": "share of a dataset's rows with residual PII above which the whole dataset is refused (scrubbing "
+            "looks broken); at or below it the offending rows are dropped and the rest is written"
+        },
+    )
 
 
 @dataclass(slots=True)
@@ -145,9 +152,18 @@ class Curator:
             return
         leaks = self._residual_pii(kind, rows)
         if leaks:
-            report.refused[kind.value] = leaks
-            logger.warning("dataset refused kind=%s rows_with_pii=%d", kind.value, len(leaks))
-            return
+            bad = {int(leak.split(":", 1)[0]) for leak in leaks}
+            if len(bad) > self.config.max_pii_share * len(rows):
+                report.refused[kind.value] = leaks
+                logger.warning("dataset refused kind=%s rows_with_pii=%d rows=%d", kind.value, len(bad), len(rows))
+                return
+            # A few detector hits (often small-model false positives) must not starve the cycle of a whole dataset.
+            rows = [row for i, row in enumerate(rows) if i not in bad]
+            report.dropped[f"{kind.value}_residual_pii"] = len(bad)
+            report.rows[kind.value] = len(rows)
+            logger.warning("rows dropped for residual PII kind=%s rows=%d", kind.value, len(bad))
+            if not rows:
+                return
         event_ids = sorted({eid for row in rows for eid in _provenance(row)})
         user_ids = sorted({u for eid in event_ids if (u := users.get(eid))})
         manifest = self._datasets.write(

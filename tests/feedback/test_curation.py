@@ -213,3 +213,28 @@ def test_when_curated_twice_then_new_versions_are_written(curated: dict[str, Any
 def test_when_user_deleted_after_curation_then_used_datasets_are_reported(curated: dict[str, Any]) -> None:
     report = curated["store"].delete_user_data("u1")
     assert "contrastive/v1" in report.datasets and report.events_deleted > 0
+
+
+def test_when_few_rows_hold_residual_pii_then_only_those_rows_are_dropped(
+    tmp_path: Path, make_query: Any, embedder: Any, scrubber: Any, passage_index: Any
+) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    log = _Log(store, make_query)
+    q = log.query("How do I reset my password?", ["c1"])
+    texts = [
+        "Open the settings page and choose the reset option.",
+        "Use the account page; the reset link arrives within minutes.",
+        "Write to john.smith@example.com to get a reset.",  # bypasses intake scrubbing: residual PII
+    ]
+    for i, text in enumerate(texts):
+        log.event(q, FeedbackKind.CORRECTION, {"text": text}, rater=f"a{i}")
+    repo = DatasetRepository(tmp_path / "datasets")
+    config = CurationConfig(min_events=3, max_pii_share=0.5)
+    report = Curator(store, repo, scrubber=scrubber, embedder=embedder, passages=passage_index, config=config).curate(
+        "faq", holdout_share=0.01, seed=1
+    )
+    assert "sft" not in report.refused
+    assert report.dropped["sft_residual_pii"] == 1
+    targets = [row.target for row in repo.read(DatasetKind.SFT)]
+    assert len(targets) == 2 and not any("@" in t for t in targets)
+    store.close()
