@@ -42,8 +42,9 @@ HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
 # pseudo-query rows to embed every cycle).
 DEMO_TRAINING: dict[str, Any] = {
     "epochs": 3,
-    "learning_rate": 2e-4,
-    "symmetric": True,
+    "learning_rate": 5e-5,
+    "symmetric": False,
+    "max_seq_length": 256,
     "hard_negatives": 0,
     "pseudo_queries_per_passage": 0,
 }
@@ -60,6 +61,13 @@ class SimulationConfig:
     holdout_share: float = field(default=0.4, metadata={"help": "share of questions held out (never trained on)"})
     gate_holdout_share: float = field(
         default=0.3, metadata={"help": "share of asked questions curation keeps as the gate's eval cases"}
+    )
+    gold_share: float = field(
+        default=0.5,
+        metadata={
+            "help": "share of the held-out questions given to the gate as a labelled gold set (eval.gold_set), as a "
+            "team would keep one; the rest are the reported held-out questions, seen by neither training nor gate"
+        },
     )
     agents: int = field(default=8, metadata={"help": "number of simulated agents (pseudonymous users)"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N labelled questions (tests)"})
@@ -80,6 +88,8 @@ class SimulationConfig:
             raise InvalidInputError("holdout_share must be in [0.05, 0.8]", field="holdout_share")
         if self.agents < 1:
             raise InvalidInputError("agents must be >= 1", field="agents")
+        if not 0.0 <= self.gold_share < 1.0:
+            raise InvalidInputError("gold_share must be in [0, 1)", field="gold_share")
 
 
 # ------------------------------------------------------------------------------------------------- the data
@@ -147,10 +157,10 @@ def split(items: Sequence[LabelledQuestion], *, holdout_share: float, seed: int)
     return order[n_hold:], order[:n_hold]
 
 
-def eval_cases(items: Sequence[LabelledQuestion]) -> list[EvalCase]:
-    """Held-out questions as eval cases (relevant doc = the question's own answer)."""
+def eval_cases(items: Sequence[LabelledQuestion], prefix: str = "heldout") -> list[EvalCase]:
+    """Held-out questions as eval cases (relevant doc = the question's own answer); ids ``{prefix}-{id}``."""
     return [
-        EvalCase(id=f"heldout-{i.id}", question=i.question, relevant_doc_ids=[i.doc_id], reference_answer=i.answer,
+        EvalCase(id=f"{prefix}-{i.id}", question=i.question, relevant_doc_ids=[i.doc_id], reference_answer=i.answer,
                  slices={"category": i.category} if i.category else {})
         for i in items
     ]  # fmt: skip
@@ -169,7 +179,28 @@ def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
     data["eval"] = {**data["eval"], "holdout_share": config.gate_holdout_share}
     if config.min_eval_cases is not None:
         data["eval"] = {**data["eval"], "min_slice_cases": config.min_eval_cases}
+    if config.gold_share > 0:
+        data["eval"] = {**data["eval"], "gold_set": gold_set_path(base)}
     return Settings(**data, _env_file=None)
+
+
+def gold_set_path(base: Settings) -> Path:
+    """Where a simulation writes the gate's gold set (inside its own, wiped-per-run directory)."""
+    return base.data_dir / "simulation" / "gold.jsonl"
+
+
+def split_gold(held: Sequence[LabelledQuestion], *, share: float) -> tuple[list, list]:
+    """Split held-out questions (already shuffled by :func:`split`) into (gate gold set, reported held-out)."""
+    n_gold = int(len(held) * share)
+    return list(held[:n_gold]), list(held[n_gold:])
+
+
+def write_gold_set(path: Path, cases: Sequence[EvalCase]) -> None:
+    """Write eval cases as the JSONL gold set that ``flywheel.steps.load_gold_set`` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for case in cases:
+            fh.write(json.dumps(asdict(case), ensure_ascii=False) + "\n")
 
 
 def fresh_dir(path: Path) -> Path:

@@ -25,6 +25,8 @@ from flywheel.simulate import (
     now,
     simulation_settings,
     split,
+    split_gold,
+    write_gold_set,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ class Simulation:
         fresh_dir(self.settings.data_dir)
         items = load_questions(self.config.dataset, limit=self.config.limit)
         pool, held = split(items, holdout_share=self.config.holdout_share, seed=self.config.seed)
+        gold, held = split_gold(held, share=self.config.gold_share)
+        self.gold_count = len(gold)
+        if gold and self.settings.eval.gold_set is not None:
+            write_gold_set(self.settings.eval.gold_set, eval_cases(gold, "gold"))
         self.cases = eval_cases(held)
         self.answers = {i.doc_id: i.answer for i in items}
         c = Container(self.settings, overrides=self.overrides)
@@ -71,7 +77,7 @@ class Simulation:
         self.progress(f"untuned start: held-out MRR@10 {baseline['mrr@10']:.4f} on {len(held)} questions")
         out: dict[str, Any] = {
             "config": config_json(self.config),
-            "split": {"questions": len(items), "pool": len(pool), "heldout": len(held)},
+            "split": {"questions": len(items), "pool": len(pool), "heldout": len(held), "gate_gold": self.gold_count},
             "baseline": baseline, "timings": {"index_s": round(index_s, 1)}, "cycles": [],
         }  # fmt: skip
         slices = traffic_slices(pool, self.config.cycles)

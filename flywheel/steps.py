@@ -34,15 +34,20 @@ def datasets_repo(c: Container) -> DatasetRepository:
 
 # -------------------------------------------------------------------------------------------------- evaluation
 def eval_cases(c: Container) -> list[EvalCase]:
-    """Held-out eval cases: the gold set when configured (JSONL of EvalCase fields), else the newest curated
-    ``eval`` dataset. Raises ``NotFoundError`` when neither exists."""
+    """Held-out eval cases: the gold set (JSONL of EvalCase fields) when configured, plus the newest curated ``eval``
+    dataset (cases held out from training by curation), de-duplicated by id. Raises ``NotFoundError`` when neither
+    exists."""
+    cases: list[EvalCase] = []
     gold = c.settings.eval.gold_set
     if gold is not None:
-        return load_gold_set(Path(gold))
+        cases.extend(load_gold_set(Path(gold)))
     repo = datasets_repo(c)
-    if repo.latest(DatasetKind.EVAL) is None:
+    if repo.latest(DatasetKind.EVAL) is not None:
+        seen = {case.id for case in cases}
+        cases.extend(case for case in repo.read(DatasetKind.EVAL) if case.id not in seen)
+    if not cases:
         raise NotFoundError("no eval dataset has been curated yet and no eval.gold_set is configured")
-    return list(repo.read(DatasetKind.EVAL))
+    return cases
 
 
 def load_gold_set(path: Path) -> list[EvalCase]:

@@ -26,7 +26,7 @@ def test_tiny_simulation_runs_a_cycle_and_never_trains_on_held_out(settings: Set
     )  # fmt: skip
     messages: list[str] = []
     results = run_simulation(settings, config, progress=messages.append, overrides={"scrubber": FakeScrubber()})
-    assert results["split"] == {"questions": LIMIT, "pool": 22, "heldout": 14}
+    assert results["split"] == {"questions": LIMIT, "pool": 22, "heldout": 7, "gate_gold": 7}
     cycle = results["cycles"][0]
     assert cycle["status"] in ("promoted", "rejected"), cycle["reason"]
     assert cycle["traffic"]["queries"] == 22 and cycle["traffic"]["events"] >= 3 * 22
