@@ -145,6 +145,12 @@ class TrainingSettings(BaseModel):
     train_generator: bool = False
     seed: int = 42
     epochs: int = Field(default=3, ge=1)
+    embedder_start: Literal["base", "active"] = Field(
+        default="base",
+        description="base: each cycle re-trains from the base model on the whole (cumulative) curated dataset, so "
+        "old pairs are not re-learned on top of an already-tuned model; active: continue from the live embedder "
+        "(cheaper, but repeated passes over old pairs overfit)",
+    )
 
 
 class EvalSettings(BaseModel):

@@ -151,8 +151,9 @@ def link_model(c: Container, kind: ModelKind, version: str, *, parent: str | Non
 def train(
     c: Container, *, datasets: dict[str, Any], overrides: dict[str, Any], show_progress: bool, cycle_id: str
 ) -> dict[str, str | None]:
-    """Fine-tune the embedder from the ACTIVE one on the newest contrastive dataset plus the live corpus passages
-    (hard-negative mining, pseudo-query adaptation); registers a candidate version. Returns ``{"embedder": v}``.
+    """Fine-tune the embedder on the newest (cumulative) contrastive dataset plus the live corpus passages
+    (hard-negative mining, pseudo-query adaptation), starting from the base model or the active one
+    (``settings.training.embedder_start``); registers a candidate version. Returns ``{"embedder": v}``.
     Raises ``NotEnoughDataError`` (too few usable pairs)."""
     from customization.embedder_training import EmbedderTrainingConfig, train_embedder
     from customization.registry import DatasetRef
@@ -163,8 +164,9 @@ def train(
     repo = datasets_repo(c)
     manifest = repo.manifest(DatasetKind.CONTRASTIVE, info["version"])
     pairs = repo.read(DatasetKind.CONTRASTIVE, info["version"])
-    parent = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
     cfg = c.settings.training
+    active = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
+    parent = active if cfg.embedder_start == "active" else BASE
     fields: dict[str, Any] = {"epochs": cfg.epochs, "seed": cfg.seed, "min_pairs": cfg.min_pairs,
                               "show_progress": show_progress}  # fmt: skip
     if parent not in (None, BASE) and "pseudo_queries_per_passage" not in overrides:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def _run(ctx: typer.Context, config: Any, json_path: Path | None, threads: int |
     from flywheel.cli import container_of
     from flywheel.simulate import run_simulation, write_json
 
-    console = Console()
+    # Piped or logged output has no terminal width: give the before/after table room instead of rich's 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=132)
     settings = container_of(ctx).settings
     console.print(f"[dim]·[/dim] torch threads: {set_threads(threads)}")
     results = run_simulation(settings, config, progress=lambda msg: console.print(f"[dim]·[/dim] {msg}"))
