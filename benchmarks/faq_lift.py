@@ -108,63 +108,95 @@ def lift(row: dict[str, float], base: dict[str, float]) -> dict[str, float]:
     return {k: round(row[k] / base[k] - 1.0, 4) for k in base}
 
 
-def run_arm(arm: str, seed: int, overrides: dict, out: str) -> tuple[str, dict[str, float], dict[str, Any]]:
-    """Train (unless ``untuned``) and evaluate one arm in this process; returns (arm, metrics, training info)."""
+def run_arm(
+    arm: str, split_seed: int, train_seed: int, overrides: dict, out: str
+) -> tuple[str, int, dict[str, float], dict[str, Any]]:
+    """Train (unless ``untuned``) and evaluate one arm in this process; returns (arm, seed, metrics, training info)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     from indexing.embedder import default_model_path
 
     torch.set_num_threads(1)  # arms run side by side on a shared CPU: one thread each avoids spin contention
-    torch.manual_seed(seed)
+    torch.manual_seed(train_seed)
     base = default_model_path()
-    faq, train, held = split_faq(seed)
+    faq, train, held = split_faq(split_seed)
     info: dict[str, Any] = {}
     if arm == "untuned":
-        return arm, evaluate(SentenceTransformer(str(base), device="cpu"), faq, held), info
+        return arm, train_seed, evaluate(SentenceTransformer(str(base), device="cpu"), faq, held), info
     if arm == "naive":
-        info["train_seconds"] = round(train_naive(base, train, Path(out), seed=seed), 1)
+        info["train_seconds"] = round(train_naive(base, train, Path(out), seed=train_seed), 1)
     else:
-        info = train_ours(base, train, [r["a"] for r in faq], Path(out), overrides)
-    return arm, evaluate(SentenceTransformer(out, device="cpu"), faq, held), info
+        info = train_ours(base, train, [r["a"] for r in faq], Path(out), {"seed": train_seed, **overrides})
+    return arm, train_seed, evaluate(SentenceTransformer(out, device="cpu"), faq, held), info
+
+
+def mean_row(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Metric-wise mean of several runs."""
+    return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the three arms (in parallel processes) and print the table + JSON."""
+    """Run the arms (in parallel processes, one per training seed) and print the table + JSON."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the 60/40 split")
+    parser.add_argument(
+        "--train-seeds",
+        default="42,1,2",
+        help="comma-separated training seeds; every trained arm runs once per seed and is reported as the mean "
+        "(one fine-tune of 302 pairs moves held-out MRR@10 by about +-0.013 from seed to seed)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="training processes side by side")
     parser.add_argument("--skip-naive", action="store_true", help="only untuned vs ours (quicker iteration)")
     parser.add_argument("--config", default="{}", help="JSON overrides of EmbedderTrainingConfig for 'ours'")
     args = parser.parse_args(argv)
-    arms = ["untuned", "ours"] if args.skip_naive else ["untuned", "naive", "ours"]
+    seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
+    trained = ["ours"] if args.skip_naive else ["naive", "ours"]
+    overrides = json.loads(args.config)
     _, train, held = split_faq(args.seed)
     with (
         tempfile.TemporaryDirectory(prefix="faq-lift-") as tmp,
-        ProcessPoolExecutor(max_workers=len(arms) - 1, mp_context=multiprocessing.get_context("spawn")) as pool,
+        ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
-        futures = [pool.submit(run_arm, a, args.seed, json.loads(args.config), str(Path(tmp) / a)) for a in arms]
-        done = {arm: (metrics, info) for arm, metrics, info in (f.result() for f in futures)}
-    results = {arm: done[arm][0] for arm in arms}
+        jobs = [("untuned", seeds[0])] + [(arm, s) for s in seeds for arm in trained]
+        futures = [
+            pool.submit(run_arm, arm, args.seed, s, overrides, str(Path(tmp) / f"{arm}-{s}")) for arm, s in jobs
+        ]
+        done = [f.result() for f in futures]
+    per_seed: dict[str, dict[int, dict[str, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    ours_rows: dict[str, Any] = {}
+    for arm, s, metrics, info in done:
+        per_seed.setdefault(arm, {})[s] = metrics
+        if "train_seconds" in info:
+            seconds.setdefault(arm, []).append(info["train_seconds"])
+        if arm == "ours":
+            ours_rows = {k: v for k, v in info.items() if k.endswith(("pairs", "negatives")) or k == "rows"}
+    results = {arm: mean_row(list(rows.values())) for arm, rows in per_seed.items()}
     lifts = {name: lift(row, results["untuned"]) for name, row in results.items() if name != "untuned"}
-    print(f"{'arm':<10}{'mrr@10':>10}{'recall@1':>10}{'recall@10':>11}   lift mrr / r@1")
+    print(f"mean over training seeds {seeds}")
+    print(f"{'arm':<10}{'mrr@10':>10}{'recall@1':>10}{'recall@10':>11}   lift mrr / r@1   per-seed mrr@10")
     for name, row in results.items():
         rel = lifts.get(name, {})
-        extra = f"   {rel['mrr@10']:+.1%} / {rel['recall@1']:+.1%}" if rel else ""
-        print(f"{name:<10}{row['mrr@10']:>10.4f}{row['recall@1']:>10.4f}{row['recall@10']:>11.4f}{extra}")
-    ours = done["ours"][1]
+        extra = f"   {rel['mrr@10']:+.1%} / {rel['recall@1']:+.1%}" if rel else " " * 18
+        spread = " ".join(f"{per_seed[name][s]['mrr@10']:.4f}" for s in seeds) if name != "untuned" else ""
+        print(f"{name:<10}{row['mrr@10']:>10.4f}{row['recall@1']:>10.4f}{row['recall@10']:>11.4f}{extra}   {spread}")
     summary = {
         "benchmark": "faq_lift",
         "split": {"seed": args.seed, "train_questions": len(train), "held_out_questions": len(held), "corpus": 503},
+        "train_seeds": seeds,
         "results": results,
+        "per_seed": {arm: {str(s): m for s, m in rows.items()} for arm, rows in per_seed.items()},
         "relative_lift_vs_untuned": lifts,
-        "train_seconds": {arm: done[arm][1].get("train_seconds") for arm in arms if arm != "untuned"},
-        "ours_config_overrides": json.loads(args.config),
-        "ours_rows": {k: v for k, v in ours.items() if k.endswith(("pairs", "negatives")) or k == "rows"},
+        "train_seconds_median": {arm: float(np.median(v)) for arm, v in seconds.items()},
+        "ours_config_overrides": overrides,
+        "ours_rows": ours_rows,
         "targets": {"mrr@10": 0.15, "recall@1": 0.20},
         "targets_met": bool(lifts["ours"]["mrr@10"] >= 0.15 and lifts["ours"]["recall@1"] >= 0.20),
+        "ours_beats_naive": None if args.skip_naive else bool(results["ours"]["mrr@10"] > results["naive"]["mrr@10"]),
     }
     print(json.dumps(summary))
     return 0

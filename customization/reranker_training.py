@@ -47,7 +47,8 @@ class RerankerTrainingConfig:
         return asdict(self)
 
 
-def _check_examples(examples: Sequence[RelevanceExample], config: RerankerTrainingConfig) -> list[RelevanceExample]:
+def check_examples(examples: Sequence[RelevanceExample], config: RerankerTrainingConfig) -> list[RelevanceExample]:
+    """Usable examples. Raises ``NotEnoughDataError`` when too few, or too few of either class."""
     usable = [e for e in examples if e.query.strip() and e.passage.strip() and 0.0 <= e.label <= 1.0]
     if len(usable) < config.min_examples:
         raise NotEnoughDataError(
@@ -98,7 +99,7 @@ def train_reranker(
     from transformers import set_seed
 
     config = config or RerankerTrainingConfig()
-    usable = _check_examples(examples, config)
+    usable = check_examples(examples, config)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     set_seed(config.seed)
     model = _load_cross_encoder(Path(base_model_path), device=device, max_length=config.max_length)
@@ -136,4 +137,4 @@ def train_reranker(
     return metrics
 
 
-__all__ = ["RerankerTrainingConfig", "train_reranker"]
+__all__ = ["RerankerTrainingConfig", "check_examples", "train_reranker"]

@@ -17,7 +17,7 @@ from core.types import ModelKind
 from retrieval.service import QueryService
 
 if TYPE_CHECKING:
-    from core.ports import Embedder
+    from core.ports import Embedder, Reranker
     from flywheel.container import Container
 
 logger = logging.getLogger(__name__)
@@ -75,14 +75,14 @@ def load_embedder(container: Container, version: str | None) -> Embedder:
 def build_arm(container: Container, models: dict[str, str | None], collection: str | None) -> QueryService:
     """A query service for ``models`` over ``collection`` (``None``: the corpus alias, i.e. the current arm)."""
     embedder = load_embedder(container, models.get(ModelKind.EMBEDDER.value))
-    generator = _generator_for(container, embedder)
+    generator = _generator_for(container, embedder, models)
     kwargs: dict[str, Any] = {
         "embedder": embedder,
         "store": container.vector_store,
         "generator": generator,
         "query_log": container.query_log,
         "scrubber": container.scrubber,
-        "reranker": container.reranker,
+        "reranker": load_reranker(container, models) if ModelKind.RERANKER.value in models else container.reranker,
         "settings": container.settings.retrieval,
         "corpus": container.settings.indexing.corpus,
     }
@@ -91,10 +91,40 @@ def build_arm(container: Container, models: dict[str, str | None], collection: s
     return PinnedQueryService(collection=collection, **kwargs)
 
 
-def _generator_for(container: Container, embedder: Embedder) -> Any:
-    """The extractive generator scores sentences with the arm's own embedder; other generators are shared."""
-    if container.settings.generator.kind == "extractive":
+def load_reranker(container: Container, models: dict[str, str | None]) -> Reranker | None:
+    """The arm's reranker version (``None``/``base``: no reranking); cached like embedders."""
+    version = models.get(ModelKind.RERANKER.value)
+    if version in (None, BASE):
+        return None
+    cache: dict[str, Reranker] = container.__dict__.setdefault("_loaded_rerankers", {})
+    if version not in cache:
+        from retrieval.reranker import CrossEncoderReranker
+
+        while len(cache) >= MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        entry = container.registry.get(ModelKind.RERANKER, str(version))
+        cache[str(version)] = CrossEncoderReranker(entry.path, version=entry.version,
+                                                   device=container.settings.embedder.device)  # fmt: skip
+    return cache[str(version)]
+
+
+def _generator_for(container: Container, embedder: Embedder, models: dict[str, str | None]) -> Any:
+    """The extractive generator scores sentences with the arm's own embedder; an HF generator carries the arm's LoRA
+    adapter version (the container's own when it is that version); other generators are shared."""
+    kind = container.settings.generator.kind
+    if kind == "extractive":
         from retrieval.generators.extractive import ExtractiveGenerator
 
         return ExtractiveGenerator(embedder, max_sentences=container.settings.retrieval.answer_sentences)
-    return container.generator
+    if kind != "hf" or ModelKind.GENERATOR_ADAPTER.value not in models:
+        return container.generator
+    wanted = models[ModelKind.GENERATOR_ADAPTER.value] or BASE
+    shared = str(getattr(container.generator, "version", ""))
+    if shared == wanted or (wanted == BASE and shared.startswith("hf:")):  # "hf:{model}": no adapter loaded
+        return container.generator
+    cache: dict[str, Any] = container.__dict__.setdefault("_loaded_generators", {})
+    if wanted not in cache:
+        while len(cache) >= MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[wanted] = container.hf_generator(None if wanted == BASE else wanted)
+    return cache[wanted]

@@ -168,18 +168,26 @@ class Container:
         return ExtractiveGenerator(self.embedder, max_sentences=self.settings.retrieval.answer_sentences)
 
     def _hf_generator(self) -> Generator:
-        """HF causal LM (``generator.model_dir``, default converted SmolLM2) with the active registered LoRA adapter."""
+        """HF causal LM with the active registered LoRA adapter (none: the plain model)."""
+        from core.types import ModelKind
+
+        active = self.registry.active(ModelKind.GENERATOR_ADAPTER)
+        return self.hf_generator(active.version if active else None)
+
+    def hf_generator(self, adapter_version: str | None) -> Generator:
+        """HF causal LM (``generator.model_dir``, default converted SmolLM2) with a registered LoRA adapter version
+        (``None``: no adapter). Builds a new generator each call (arms cache theirs)."""
         from core.types import ModelKind
         from customization.base_models import ensure_smollm2
         from retrieval.generators.hf import HFGenerator
 
         cfg = self.settings.generator
-        active = self.registry.active(ModelKind.GENERATOR_ADAPTER)
+        adapter = self.registry.get(ModelKind.GENERATOR_ADAPTER, adapter_version) if adapter_version else None
         return HFGenerator(
             cfg.model_dir or ensure_smollm2(self.settings.data_dir / "base_models"),
-            adapter_dir=active.path if active else None,
+            adapter_dir=adapter.path if adapter else None,
             max_new_tokens=cfg.max_new_tokens,
-            version=active.version if active else None,
+            version=adapter.version if adapter else None,
             device=self.settings.embedder.device,
         )
 

@@ -206,15 +206,16 @@ class _Run:
             overrides = dict(self.opts.embedder_overrides)
             if self.opts.min_pairs is not None:
                 overrides.setdefault("min_pairs", self.opts.min_pairs)
-            models = steps.train(self.c, datasets=self.datasets, overrides=overrides,
-                                 show_progress=self.opts.show_progress, cycle_id=self.id)  # fmt: skip
+            trained = steps.train(self.c, datasets=self.datasets, overrides=overrides,
+                                  show_progress=self.opts.show_progress, cycle_id=self.id)  # fmt: skip
         except NotEnoughDataError as exc:
             self.skip(f"skipped: not enough data ({exc.have} of {exc.need}): {exc.message}", have=exc.have)
+        models = trained["models"]
         current = self.c.deployer.current().models
         merged = {k: models.get(k, current.get(k)) for k in {*current, *models}}
         self.candidate = Candidate(collection="", models=merged, cycle_id=self.id)
         self.c.state_store.update_cycle(self.id, candidate_models=merged)
-        return {"models": merged}
+        return {"models": merged, "trained": sorted(models), "not_trained": trained["skipped"]}
 
     def build(self) -> dict[str, Any]:
         from flywheel import steps

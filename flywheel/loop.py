@@ -48,9 +48,12 @@ def make_deployer(c: Container) -> Deployer:
 
 
 def adopt_arm(c: Container, arm: Any) -> None:
-    """After a switch, the container's embedder / query service are the new current arm's (corrections and the
-    CLI then use them too)."""
+    """After a switch, the container's embedder / reranker / generator / query service are the new current arm's
+    (corrections, new arms and the CLI then use them too)."""
     c.__dict__["embedder"] = arm.embedder
+    c.__dict__["reranker"] = arm.reranker
+    if c.settings.generator.kind != "extractive":  # the extractive one is per-arm (it scores with the arm's embedder)
+        c.__dict__["generator"] = arm.generator
     c.__dict__["query_service"] = arm
     if c.is_built("index_manager") and hasattr(c.index_manager, "set_embedder"):
         c.index_manager.set_embedder(arm.embedder)

@@ -150,48 +150,55 @@ def link_model(c: Container, kind: ModelKind, version: str, *, parent: str | Non
 # ---------------------------------------------------------------------------------------------------- training
 def train(
     c: Container, *, datasets: dict[str, Any], overrides: dict[str, Any], show_progress: bool, cycle_id: str
-) -> dict[str, str | None]:
-    """Fine-tune the embedder on the newest (cumulative) contrastive dataset plus the live corpus passages
-    (hard-negative mining, pseudo-query adaptation), starting from the base model or the active one
-    (``settings.training.embedder_start``); registers a candidate version. Returns ``{"embedder": v}``.
-    Raises ``NotEnoughDataError`` (too few usable pairs)."""
-    from customization.embedder_training import EmbedderTrainingConfig, train_embedder
-    from customization.registry import DatasetRef
-    from flywheel.arms import embedder_path
-    from flywheel.corpus import live_passages
+) -> dict[str, Any]:
+    """Train the cycle's candidate models on the newest (cumulative) curated datasets and register them:
 
-    info = datasets[DatasetKind.CONTRASTIVE.value]
+    - the embedder (always) on the contrastive pairs plus the live corpus passages (hard-negative mining), from the
+      base model or the live one (``settings.training.embedder_start``). ``NotEnoughDataError`` when too few pairs;
+    - the reranker when ``training.train_reranker`` and a relevance dataset exists;
+    - the generator LoRA adapter when ``training.train_generator`` and an SFT dataset exists.
+
+    A reranker or generator with too little data is left out (the arm keeps the live version) with the reason in
+    ``skipped``. Returns ``{"models": {kind: version}, "skipped": {kind: reason}}``.
+    """
+    from core.errors import NotEnoughDataError
+    from flywheel.training import train_embedder_version, train_generator_version, train_reranker_version
+
     repo = datasets_repo(c)
-    manifest = repo.manifest(DatasetKind.CONTRASTIVE, info["version"])
-    pairs = repo.read(DatasetKind.CONTRASTIVE, info["version"])
-    cfg = c.settings.training
-    active = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
-    parent = active if cfg.embedder_start == "active" else BASE
-    fields: dict[str, Any] = {"epochs": cfg.epochs, "seed": cfg.seed, "min_pairs": cfg.min_pairs,
-                              "show_progress": show_progress}  # fmt: skip
-    if parent not in (None, BASE) and "pseudo_queries_per_passage" not in overrides:
-        # The active embedder was already adapted to the corpus by an earlier cycle: continue with the feedback
-        # pairs only (an incremental fine-tune), which keeps later cycles cheap.
-        fields["pseudo_queries_per_passage"] = 0
-    config = EmbedderTrainingConfig(**(fields | overrides))
-    passages = live_passages(c, c.settings.indexing.corpus)
-    ref = DatasetRef(
-        DatasetKind.CONTRASTIVE.value, manifest.version, manifest.provenance_hash, tuple(manifest.user_ids)
+    tag = {"cycle_id": cycle_id}
+
+    def rows(kind: DatasetKind) -> tuple[list[Any], Any]:
+        version = datasets[kind.value]["version"]
+        return repo.read(kind, version), repo.manifest(kind, version)
+
+    pairs, manifest = rows(DatasetKind.CONTRASTIVE)
+    fields = {"show_progress": show_progress, **overrides}
+    trained = {ModelKind.EMBEDDER: (train_embedder_version(c, pairs, manifest, overrides=fields, extra_metrics=tag),
+                                    manifest)}  # fmt: skip
+    skipped: dict[str, str] = {}
+    optional = (
+        (ModelKind.RERANKER, DatasetKind.RELEVANCE, c.settings.training.train_reranker, train_reranker_version),
+        (ModelKind.GENERATOR_ADAPTER, DatasetKind.SFT, c.settings.training.train_generator, train_generator_version),
     )
-    with c.registry.staging(ModelKind.EMBEDDER) as work:
-        metrics = train_embedder(
-            pairs, base_model_path=embedder_path(c, parent), corpus_passages=passages, output_dir=work / "model",
-            config=config,
-        )  # fmt: skip
-        version = c.registry.register(
-            ModelKind.EMBEDDER, work / "model", parent=parent, datasets=[ref], config=config.to_dict(),
-            seed=config.seed, metrics={**metrics, "cycle_id": cycle_id},
-        )  # fmt: skip
-    node = dataset_node(DatasetKind.CONTRASTIVE.value, manifest.version)
-    link_model(c, ModelKind.EMBEDDER, version.version, parent=parent, datasets=[node])
-    c.lineage.link("cycle", cycle_id, "model", model_node(ModelKind.EMBEDDER.value, version.version), relation="ran")
-    logger.info("embedder candidate registered version=%s parent=%s pairs=%d", version.version, parent, len(pairs))
-    return {ModelKind.EMBEDDER.value: version.version}
+    for model_kind, data_kind, wanted, fn in optional:
+        if not wanted:
+            continue
+        if data_kind.value not in datasets:
+            skipped[model_kind.value] = f"no {data_kind.value} dataset was curated"
+            continue
+        examples, data_manifest = rows(data_kind)
+        try:
+            trained[model_kind] = (fn(c, examples, data_manifest, overrides={"show_progress": show_progress},
+                                      extra_metrics=tag), data_manifest)  # fmt: skip
+        except NotEnoughDataError as exc:
+            skipped[model_kind.value] = f"not enough data ({exc.have} of {exc.need}): {exc.message}"
+            logger.info("cycle %s: %s not trained: %s", cycle_id, model_kind.value, exc.message)
+    for kind, (version, data_manifest) in trained.items():
+        node = dataset_node(data_manifest.kind.value, data_manifest.version)
+        link_model(c, kind, version.version, parent=version.parent, datasets=[node])
+        c.lineage.link("cycle", cycle_id, "model", model_node(kind.value, version.version), relation="ran")
+        logger.info("%s candidate registered version=%s parent=%s", kind.value, version.version, version.parent)
+    return {"models": {kind.value: v.version for kind, (v, _) in trained.items()}, "skipped": skipped}
 
 
 def build_candidate(

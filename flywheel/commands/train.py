@@ -8,13 +8,11 @@ registers nothing and leaves the active version untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from core.types import DatasetKind, ModelKind
+from core.types import DatasetKind
 
 if TYPE_CHECKING:
     from flywheel.container import Container
@@ -41,32 +39,6 @@ def _read(c: Container, kind: DatasetKind, version: int | None) -> tuple[list[An
     return rows, repo.manifest(kind, version if version is not None else repo.latest(kind))  # type: ignore[arg-type]
 
 
-def _run(
-    c: Container,
-    kind: ModelKind,
-    manifest: Any,
-    *,
-    parent: str | None,
-    config: Any,
-    train: Callable[[Path], dict[str, Any]],
-) -> Any:
-    """Train into a staging dir and register a candidate with the dataset's lineage; returns the ModelVersion."""
-    from customization.registry import DatasetRef
-
-    ref = DatasetRef(manifest.kind.value, manifest.version, manifest.provenance_hash, tuple(manifest.user_ids))
-    with c.registry.staging(kind) as work:
-        metrics = train(work / "model")
-        return c.registry.register(
-            kind,
-            work / "model",
-            parent=parent,
-            datasets=[ref],
-            config=config.to_dict(),
-            seed=config.seed,
-            metrics=metrics,
-        )
-
-
 def _report(version: Any, as_json: bool) -> None:
     import dataclasses
 
@@ -87,28 +59,14 @@ def train_embedder_cmd(
     seed: int = _SEED,
     as_json: bool = _JSON,
 ) -> None:
-    """Fine-tune the active embedder on a contrastive dataset (hard negatives + corpus pseudo-queries)."""
-    from customization.embedder_training import EmbedderTrainingConfig, train_embedder, usable_pairs
-    from flywheel.arms import embedder_path
+    """Fine-tune the embedder on a contrastive dataset, from the base model or the live one (training.embedder_start,
+    as cycles do)."""
     from flywheel.cli import container_of
-    from flywheel.corpus import live_passages
+    from flywheel.training import train_embedder_version
 
     c = container_of(ctx)
     pairs, manifest = _read(c, DatasetKind.CONTRASTIVE, dataset_version)
-    cfg = c.settings.training
-    config = EmbedderTrainingConfig(
-        epochs=epochs or cfg.epochs, seed=cfg.seed if seed is None else seed, min_pairs=cfg.min_pairs
-    )
-    usable_pairs(pairs, config)  # fail on too few rows before loading anything
-    active = c.registry.active(ModelKind.EMBEDDER)
-    parent = active.version if active else None
-    base = embedder_path(c, parent)
-    passages = live_passages(c, c.settings.indexing.corpus)
-
-    def run(out: Path) -> dict[str, Any]:
-        return train_embedder(pairs, base_model_path=base, corpus_passages=passages, output_dir=out, config=config)
-
-    _report(_run(c, ModelKind.EMBEDDER, manifest, parent=parent, config=config, train=run), as_json)
+    _report(train_embedder_version(c, pairs, manifest, overrides=_overrides(epochs, seed)), as_json)
 
 
 @train_app.command("generator")
@@ -120,24 +78,12 @@ def train_generator_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """LoRA-tune the generator (settings.generator.model_dir, default SmolLM2-135M) on an SFT dataset."""
-    from customization.base_models import ensure_smollm2
-    from customization.lora import LoraConfig, check_examples, train_generator_adapter
     from flywheel.cli import container_of
+    from flywheel.training import train_generator_version
 
     c = container_of(ctx)
     examples, manifest = _read(c, DatasetKind.SFT, dataset_version)
-    cfg = c.settings.training
-    config = LoraConfig(seed=cfg.seed if seed is None else seed, min_examples=cfg.min_sft_examples)
-    if epochs:
-        config.epochs = epochs
-    check_examples(examples, config)  # fail on too few rows before converting / loading the base model
-    base = c.settings.generator.model_dir or ensure_smollm2(c.settings.data_dir / "base_models")
-
-    def run(out: Path) -> dict[str, Any]:
-        metrics = train_generator_adapter(examples, base_model_dir=base, output_dir=out, config=config)
-        return {**metrics, "base_model_dir": str(base)}
-
-    _report(_run(c, ModelKind.GENERATOR_ADAPTER, manifest, parent=None, config=config, train=run), as_json)
+    _report(train_generator_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
 
 
 @train_app.command("reranker")
@@ -149,21 +95,17 @@ def train_reranker_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Train a cross-encoder reranker (from the MiniLM weights) on a relevance dataset."""
-    from customization.reranker_training import RerankerTrainingConfig, train_reranker
     from flywheel.cli import container_of
-    from indexing.embedder import default_model_path
+    from flywheel.training import train_reranker_version
 
     c = container_of(ctx)
     examples, manifest = _read(c, DatasetKind.RELEVANCE, dataset_version)
-    config = RerankerTrainingConfig(seed=c.settings.training.seed if seed is None else seed)
-    if epochs:
-        config.epochs = epochs
-    base = Path(c.settings.embedder.model_path or default_model_path())
+    _report(train_reranker_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
 
-    def run(out: Path) -> dict[str, Any]:
-        return train_reranker(examples, base_model_path=base, output_dir=out, config=config)
 
-    _report(_run(c, ModelKind.RERANKER, manifest, parent=None, config=config, train=run), as_json)
+def _overrides(epochs: int | None, seed: int | None) -> dict[str, Any]:
+    """Config overrides from the command line (unset options keep the settings / config defaults)."""
+    return {k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None}
 
 
 __all__ = ["register", "train_app"]

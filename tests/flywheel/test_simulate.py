@@ -11,8 +11,15 @@ from fakes import FakeScrubber
 
 from core.datasets import DatasetRepository
 from core.settings import Settings
-from core.types import DatasetKind
-from flywheel.simulate import SimulationConfig, load_questions, run_simulation, split, write_json
+from core.types import DatasetKind, ModelKind
+from flywheel.simulate import (
+    SimulationConfig,
+    load_questions,
+    run_simulation,
+    simulation_settings,
+    split,
+    write_json,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +51,32 @@ def test_tiny_simulation_runs_a_cycle_and_never_trains_on_held_out(settings: Set
     out = write_json(results, tmp_path / "sim.json")
     assert json.loads(out.read_text())["cycles"][0]["cycle_id"] == cycle["cycle_id"]
     assert any("untuned start" in m for m in messages)
+
+
+def test_cycle_with_train_reranker_trains_one_and_the_candidate_arm_reranks_with_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from customization.registry import ModelRegistry
+    from flywheel.arms import build_arm
+    from flywheel.container import Container
+
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update={"train_reranker": True})})
+    config = SimulationConfig(
+        limit=LIMIT, cycles=1, min_eval_cases=3, min_pairs=8, agents=3,
+        training={"epochs": 1, "batch_size": 16, "mini_batch_size": 16},
+    )  # fmt: skip
+    results = run_simulation(settings, config, overrides={"scrubber": FakeScrubber()})
+    cycle = results["cycles"][0]
+    assert cycle["status"] in ("promoted", "rejected"), cycle["reason"]
+    reranker = cycle["models"]["reranker"]
+    assert reranker and reranker.startswith("v")
+    version = ModelRegistry(settings.data_dir / "simulation" / "models").get(ModelKind.RERANKER, reranker)
+    assert version.metrics["cycle_id"] == cycle["cycle_id"] and version.dataset_version
+    # the candidate's arm (what a canary serves and what the gate evaluated) reranks with that version
+    c = Container(simulation_settings(settings, config), overrides={"scrubber": FakeScrubber()})
+    try:
+        arm = build_arm(c, {"embedder": None, "reranker": reranker}, None)
+        assert arm.reranker is not None and arm.reranker.version == reranker
+        assert build_arm(c, {"embedder": None, "reranker": None}, None).reranker is None
+    finally:
+        c.close()
