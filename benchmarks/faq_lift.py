@@ -162,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
         jobs = [("untuned", seeds[0])] + [(arm, s) for s in seeds for arm in trained]
-        futures = [
-            pool.submit(run_arm, arm, args.seed, s, overrides, str(Path(tmp) / f"{arm}-{s}")) for arm, s in jobs
-        ]
+        futures = [pool.submit(run_arm, arm, args.seed, s, overrides, str(Path(tmp) / f"{arm}-{s}")) for arm, s in jobs]
         done = [f.result() for f in futures]
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     seconds: dict[str, list[float]] = {}

@@ -7,9 +7,9 @@ questions -> their reference answer with the citation marker of the gold passage
 Evaluation: ``--eval`` held-out questions; both arms answer from the same passages with greedy decoding; citation
 markers are stripped before scoring against the reference answer with
 
-* ROUGE-L F1 (``rouge-score``, stemming on), and
-* semantic similarity: cosine of MiniLM embeddings of answer and reference (what RAGAS' SemanticSimilarity computes
-  with the same embeddings; computed directly here to keep the benchmark light).
+* RAGAS ``RougeScore`` (ROUGE-L F1), and
+* RAGAS ``SemanticSimilarity`` with the packaged MiniLM as its embeddings (through ``evals.ragas_metrics``, the code
+  the cycle's evaluation runs).
 
 Prints means side by side and relative lifts; the last line is one JSON object; target ``>= +10%`` on both.
 Run: ``.venv/bin/python benchmarks/lora_lift.py [--cache-dir data/base_models]``.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -59,16 +58,17 @@ def sft_examples(rows: list[dict[str, Any]], contexts: list[list[str]]) -> list[
 
 
 def score(answers: list[str], references: list[str], embedder: Any) -> dict[str, Any]:
-    """Mean ROUGE-L F1 and embedding cosine of ``answers`` vs ``references`` (markers stripped)."""
-    from rouge_score import rouge_scorer
+    """Mean RAGAS ``RougeScore`` (ROUGE-L F1) and ``SemanticSimilarity`` (over ``embedder``, our Embedder port) of
+    ``answers`` vs ``references``, citation markers stripped: the same code the cycle's evaluation runs."""
+    from evals.ragas_metrics import RagasSample, compute_non_llm
 
-    clean = [_MARKERS.sub("", a).strip() for a in answers]
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    rouge = [scorer.score(ref, ans)["rougeL"].fmeasure for ref, ans in zip(references, clean, strict=True)]
-    a = embedder.encode(clean, normalize_embeddings=True)
-    r = embedder.encode(references, normalize_embeddings=True)
-    cosine = [float(x @ y) for x, y in zip(a, r, strict=True)]
-    return {"rouge_l": round(statistics.fmean(rouge), 4), "semantic_similarity": round(statistics.fmean(cosine), 4)}
+    samples = [
+        RagasSample(case_id=f"q{i}", question="", retrieved_ids=[], reference_ids=[],
+                    answer=_MARKERS.sub("", a).strip(), reference=ref)
+        for i, (a, ref) in enumerate(zip(answers, references, strict=True))
+    ]  # fmt: skip
+    metrics = compute_non_llm(samples, embedder=embedder)
+    return {name: round(float(metrics[name].value or 0.0), 4) for name in ("rouge_l", "semantic_similarity")}
 
 
 def generate(model_dir: Path, adapter: Path | None, questions: list[str], contexts: list[list[str]], n: int) -> list:
@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     model_dir = ensure_smollm2(args.cache_dir)
+    from indexing.embedder import SentenceTransformerEmbedder
+
     embedder = SentenceTransformer(str(default_model_path()), device="cpu")
+    port = SentenceTransformerEmbedder(default_model_path(), device="cpu")
     faq, train, held = split_faq(args.seed)
     train, held = train[: args.train], held[: args.eval]
     examples = sft_examples(train, retrieve(embedder, faq, train, args.contexts))
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     untuned = generate(model_dir, None, [r["q"] for r in held], held_ctx, args.max_new_tokens)
     gen_seconds = time.perf_counter() - started
     refs = [r["a"] for r in held]
-    results = {"untuned": score(untuned, refs, embedder), "lora": score(tuned, refs, embedder)}
+    results = {"untuned": score(untuned, refs, port), "lora": score(tuned, refs, port)}
     lifts = {k: round(results["lora"][k] / results["untuned"][k] - 1.0, 4) for k in results["untuned"]}
     print(f"{'arm':<9}{'rouge_l':>9}{'sem_sim':>9}")
     for name, row in results.items():
@@ -132,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         "generation_seconds": round(gen_seconds, 1),
         "results": results,
         "relative_lift": lifts,
-        "metrics_impl": {"rouge_l": "rouge-score RougeL F1 (stemmed)", "semantic_similarity": "MiniLM cosine"},
+        "metrics_impl": {
+            "rouge_l": "ragas RougeScore (rougeL, fmeasure)",
+            "semantic_similarity": "ragas SemanticSimilarity (MiniLM)",
+        },
         "target": 0.10,
         "target_met": bool(min(lifts.values()) >= 0.10),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_when_config_is_out_of_range_then_invalid_input(bad: dict) -> None:
 def test_rows_put_agent_negatives_first_and_mined_ones_pass_the_guard(
     minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str]
 ) -> None:
-    config = EmbedderTrainingConfig(**TINY, pseudo_queries_per_passage=0, relative_margin=0.05)
+    config = EmbedderTrainingConfig(**TINY, pseudo_queries_per_passage=0, relative_margin=0.05, mine=True)
     model = load_sentence_transformer(minilm_path, device="cpu", max_seq_length=64)
     rows = build_rows(faq_pairs, model=model, corpus=faq_passages, config=config)
     assert rows.stats["agent_negatives"] == 4
@@ -66,6 +67,21 @@ def test_rows_put_agent_negatives_first_and_mined_ones_pass_the_guard(
         assert rows.negatives[4 + i] != rows.positives[4 + i]
         if rows.negatives[4 + i] in faq_passages:  # mined: strictly below the positive by the relative margin
             assert float(q[i] @ neg[i]) <= float(q[i] @ pos[i]) * (1 - 0.05) + 1e-4
+
+
+@pytest.mark.integration
+def test_without_mining_only_agent_negatives_are_used_and_none_means_no_negative_column(
+    minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str]
+) -> None:
+    config = EmbedderTrainingConfig(**TINY, pseudo_queries_per_passage=0)
+    model = load_sentence_transformer(minilm_path, device="cpu", max_seq_length=64)
+    rows = build_rows(faq_pairs, model=model, corpus=faq_passages, config=config)
+    assert rows.negatives is not None and rows.negatives[:4] == [p.negatives[0] for p in faq_pairs[:4]]
+    assert rows.stats["mined_negatives"] == 0 and rows.stats["random_negatives"] == 12
+    assert all(n not in (None, "") for n in rows.negatives)
+    unmarked = [dataclasses.replace(p, negatives=[]) for p in faq_pairs]
+    plain = build_rows(unmarked, model=model, corpus=faq_passages, config=config)
+    assert plain.negatives is None and plain.anchors == [p.query for p in faq_pairs]
 
 
 @pytest.mark.integration
