@@ -9,18 +9,44 @@ from typing import Any
 import typer
 
 
-def set_threads(requested: int | None) -> int:
-    """Torch intra-op threads: ``requested``, else one when the CPU is oversubscribed (load average above the core
-    count: spinning OpenMP threads then thrash, measured ~10x slower per query), else torch's default."""
+def set_threads(requested: int | None, *, busy: float | None = None) -> int:
+    """Torch intra-op threads: ``requested``, else the cores other processes leave free right now (at least one):
+    spinning OpenMP threads on cores that are busy thrash (measured ~10x slower per query), while a single thread on
+    an idle machine makes the demo ~3x slower. ``busy`` (cores in use elsewhere) is sampled when not given."""
     import os
 
     import torch
 
-    if requested is None and os.getloadavg()[0] > (os.cpu_count() or 1):
-        requested = 1
+    cores = os.cpu_count() or 1
+    if requested is None:
+        busy = busy_cores() if busy is None else busy
+        free = max(1, round(cores - busy))
+        if free < cores:
+            requested = free
     if requested is not None:
         torch.set_num_threads(requested)
     return int(torch.get_num_threads())
+
+
+def busy_cores(interval_s: float = 0.5) -> float:
+    """Cores busy right now, from two ``/proc/stat`` samples (the load average lags by minutes: a test run that
+    just ended would still count); falls back to the 1-minute load average where ``/proc`` is missing."""
+    import os
+    import time
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval_s)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return float(os.getloadavg()[0])
+    total = total1 - total0
+    return (1.0 - (idle1 - idle0) / total) * (os.cpu_count() or 1) if total > 0 else 0.0
 
 
 def _run(ctx: typer.Context, config: Any, json_path: Path | None, threads: int | None = None) -> None:

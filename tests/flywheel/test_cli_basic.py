@@ -146,3 +146,22 @@ def test_parse_filters() -> None:
     assert parse_filters(["category=billing", "lang=en", "lang=sv"]) == {"category": "billing", "lang": ["en", "sv"]}
     with pytest.raises(InvalidInputError):
         parse_filters(["=x"])
+
+
+@pytest.mark.unit
+def test_demo_threads_follow_the_cores_left_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import torch
+
+    from flywheel.commands.demo import busy_cores, set_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    try:
+        assert set_threads(None, busy=3.7) == 1  # other processes hold the cores: one thread, no spinning
+        assert set_threads(None, busy=1.0) == 3
+        assert set_threads(2, busy=3.9) == 2  # an explicit --threads wins
+        assert 0.0 <= busy_cores(0.05) <= 4.0 + 1e-6
+    finally:
+        torch.set_num_threads(before)
