@@ -156,7 +156,8 @@ def train(
     - the embedder (always) on the contrastive pairs plus the live corpus passages (hard-negative mining), from the
       base model or the live one (``settings.training.embedder_start``). ``NotEnoughDataError`` when too few pairs;
     - the reranker when ``training.train_reranker`` and a relevance dataset exists;
-    - the generator LoRA adapter when ``training.train_generator`` and an SFT dataset exists.
+    - the generator LoRA adapter when ``training.train_generator``, ``generator.kind == "hf"`` (the only generator
+      that serves adapters) and an SFT dataset exists.
 
     A reranker or generator with too little data is left out (the arm keeps the live version) with the reason in
     ``skipped``. Returns ``{"models": {kind: version}, "skipped": {kind: reason}}``.
@@ -185,6 +186,9 @@ def train(
             continue
         if data_kind.value not in datasets:
             skipped[model_kind.value] = f"no {data_kind.value} dataset was curated"
+            continue
+        if model_kind is ModelKind.GENERATOR_ADAPTER and c.settings.generator.kind != "hf":
+            skipped[model_kind.value] = f"generator.kind is {c.settings.generator.kind!r}: only 'hf' serves an adapter"
             continue
         examples, data_manifest = rows(data_kind)
         try:
