@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     import torch
-    from sentence_transformers import SentenceTransformer
 
     from customization.base_models import ensure_smollm2
     from customization.lora import LoraConfig, train_generator_adapter
@@ -103,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = ensure_smollm2(args.cache_dir)
     from indexing.embedder import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformer(str(default_model_path()), device="cpu")
     port = SentenceTransformerEmbedder(default_model_path(), device="cpu")
+    embedder = port.model  # one load: raw encode for retrieval, the port for the RAGAS metrics
     faq, train, held = split_faq(args.seed)
     train, held = train[: args.train], held[: args.eval]
     examples = sft_examples(train, retrieve(embedder, faq, train, args.contexts))

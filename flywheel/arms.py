@@ -9,6 +9,7 @@ generation, scrubbing, recording with the arm) is the same code the API uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BASE = "base"
-MAX_CACHED = 2  # embedders kept loaded besides the container's own (the candidate of a running cycle)
+MAX_CACHED = 2  # models per kind kept loaded besides the container's own (e.g. a running cycle's candidate)
 
 
 class PinnedQueryService(QueryService):
@@ -57,19 +58,24 @@ def load_embedder(container: Container, version: str | None) -> Embedder:
     wanted = version or BASE
     if container.is_built("embedder") and container.embedder.version == wanted:
         return container.embedder
-    cache: dict[str, Embedder] = container.__dict__.setdefault("_loaded_embedders", {})
-    if wanted not in cache:
-        cfg = container.settings.embedder
-        while len(cache) >= MAX_CACHED:  # keep memory bounded: candidates come and go
+    cfg = container.settings.embedder
+    return _cached(
+        container, "_loaded_embedders", wanted,
+        lambda: SentenceTransformerEmbedder(embedder_path(container, version), version=wanted,
+                                            batch_size=cfg.batch_size, device=cfg.device,
+                                            max_seq_length=cfg.max_seq_length),
+    )  # fmt: skip
+
+
+def _cached(container: Container, attr: str, key: str, build: Callable[[], Any]) -> Any:
+    """``build()`` once per ``key`` in a per-container cache of at most ``MAX_CACHED`` entries (oldest evicted first:
+    candidates come and go, memory stays bounded)."""
+    cache: dict[str, Any] = container.__dict__.setdefault(attr, {})
+    if key not in cache:
+        while len(cache) >= MAX_CACHED:
             cache.pop(next(iter(cache)))
-        cache[wanted] = SentenceTransformerEmbedder(
-            embedder_path(container, version),
-            version=wanted,
-            batch_size=cfg.batch_size,
-            device=cfg.device,
-            max_seq_length=cfg.max_seq_length,
-        )
-    return cache[wanted]
+        cache[key] = build()
+    return cache[key]
 
 
 def build_arm(container: Container, models: dict[str, str | None], collection: str | None) -> QueryService:
@@ -96,16 +102,13 @@ def load_reranker(container: Container, models: dict[str, str | None]) -> Rerank
     version = models.get(ModelKind.RERANKER.value)
     if version in (None, BASE):
         return None
-    cache: dict[str, Reranker] = container.__dict__.setdefault("_loaded_rerankers", {})
-    if version not in cache:
-        from retrieval.reranker import CrossEncoderReranker
+    from retrieval.reranker import CrossEncoderReranker
 
-        while len(cache) >= MAX_CACHED:
-            cache.pop(next(iter(cache)))
+    def build() -> Reranker:
         entry = container.registry.get(ModelKind.RERANKER, str(version))
-        cache[str(version)] = CrossEncoderReranker(entry.path, version=entry.version,
-                                                   device=container.settings.embedder.device)  # fmt: skip
-    return cache[str(version)]
+        return CrossEncoderReranker(entry.path, version=entry.version, device=container.settings.embedder.device)
+
+    return _cached(container, "_loaded_rerankers", str(version), build)
 
 
 def _generator_for(container: Container, embedder: Embedder, models: dict[str, str | None]) -> Any:
@@ -122,9 +125,6 @@ def _generator_for(container: Container, embedder: Embedder, models: dict[str, s
     shared = str(getattr(container.generator, "version", ""))
     if shared == wanted or (wanted == BASE and shared.startswith("hf:")):  # "hf:{model}": no adapter loaded
         return container.generator
-    cache: dict[str, Any] = container.__dict__.setdefault("_loaded_generators", {})
-    if wanted not in cache:
-        while len(cache) >= MAX_CACHED:
-            cache.pop(next(iter(cache)))
-        cache[wanted] = container.hf_generator(None if wanted == BASE else wanted)
-    return cache[wanted]
+    return _cached(
+        container, "_loaded_generators", wanted, lambda: container.hf_generator(None if wanted == BASE else wanted)
+    )
