@@ -127,14 +127,41 @@ def register(app: typer.Typer) -> None:
         holdout: float = typer.Option(0.4, "--holdout", help="share of questions held out"),
         limit: int = typer.Option(None, "--limit", min=10, help="use only the first N questions"),
         epochs: int = typer.Option(None, "--epochs", min=1, help="embedder epochs per cycle (default: the recipe's)"),
+        training: str = typer.Option(
+            None, "--training", help='JSON of embedder training overrides, e.g. \'{"hard_negatives": 1}\''
+        ),
+        gate_holdout: float = typer.Option(
+            0.3, "--gate-holdout", help="share of asked questions curation keeps as the gate's eval cases"
+        ),
+        gold_share: float = typer.Option(0.5, "--gold-share", help="share of held-out questions given to the gate"),
+        agents: int = typer.Option(8, "--agents", min=1, help="simulated agents"),
         json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
     ) -> None:
         """The demo's simulation with options, for any labelled JSONL dataset."""
         from flywheel.simulate import SimulationConfig
 
-        config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
-                                  limit=limit)  # fmt: skip
+        from flywheel.simulate import DEMO_TRAINING
+
+        recipe = {**DEMO_TRAINING, **_json_object(training, "--training")}
         if epochs:
-            config.training = {**config.training, "epochs": epochs}
+            recipe["epochs"] = epochs
+        config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
+                                  limit=limit, training=recipe, gate_holdout_share=gate_holdout,
+                                  gold_share=gold_share, agents=agents)  # fmt: skip
         _run(ctx, config, json_path, threads)
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object ({} when not given); a CLI error for anything else."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc.msg}", param_hint=option) from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter("must be a JSON object", param_hint=option)
+    return value

@@ -88,6 +88,11 @@ BAD_COMMANDS = [
     ("empty question", ["query", "   "], 2, "question must not be empty"),
     ("unindexed corpus", ["query", "refund"], 3, "unknown corpus 'faq'"),
     ("no versions", ["versions", "--corpus", "nothing"], 3, "no collection versions for corpus 'nothing'"),
+    ("simulate noise", ["simulate", "--noise", "0.7"], 2, "noise must be in [0, 0.5)"),
+    ("simulate unknown recipe key", ["simulate", "--training", '{"lr": 1}'], 2,
+     "unknown embedder training setting(s) lr; valid: batch_size"),
+    ("simulate bad recipe value", ["simulate", "--training", '{"epochs": 0}'], 2, "epochs must be >= 1"),
+    ("simulate gate holdout", ["simulate", "--gate-holdout", "1.5"], 2, "gate_holdout_share must be in (0, 1)"),
 ]
 
 
@@ -110,6 +115,14 @@ def test_when_jsonl_line_malformed_then_line_named(container: Container, tmp_pat
     result = _run(container, "index", str(data))
     assert result.exit_code == 2
     assert "line 2" in result.stderr and "text" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("value", ["{not json", "[1, 2]"])
+def test_when_simulate_training_is_not_a_json_object_then_usage_error(container: Container, value: str) -> None:
+    result = _run(container, "simulate", "--training", value)
+    assert result.exit_code == 2
+    assert "--training" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.integration
