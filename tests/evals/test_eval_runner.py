@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
 import pytest
@@ -24,7 +25,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_ragas_metrics_on_four_cases_with_local_embeddings(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ragas_metrics_on_five_cases_with_local_embeddings(embedder, caplog) -> None:  # type: ignore[no-untyped-def]
     samples = [
         RagasSample("a", "How do I pay?", ["d1", "d2"], ["d1"], ["You pay by card online.", "Opening hours."],
                     ["You pay by card online."], "You pay by card online.", "You pay by card online."),
@@ -33,10 +34,13 @@ def test_ragas_metrics_on_four_cases_with_local_embeddings(embedder) -> None:  #
         RagasSample("c", "Permit?", ["d5", "d4"], ["d4"], ["Unrelated text.", "A permit is needed for extensions."],
                     ["A permit is needed for extensions."], "A permit is needed.", "You need a permit for extensions."),
         RagasSample("d", "Cost?", ["d9"], ["d8"], [], [], None, None),
+        RagasSample("e", "Unlabelled?", ["d9"], [], [], [], None, None),
     ]  # fmt: skip
-    results = compute_ragas(samples, embedder=embedder, judge=None)
+    with caplog.at_level(logging.WARNING, logger="ragas"):
+        results = compute_ragas(samples, embedder=embedder, judge=None)
+    assert "No reference context IDs" not in caplog.text  # a case without references is left out, not warned about
     assert set(results) == {*NON_LLM_METRICS, *JUDGE_METRICS}
-    assert results["context_precision_id"].per_case == {"a": 0.5, "b": 0.0, "c": 0.5, "d": 0.0}
+    assert results["context_precision_id"].per_case == {"a": 0.5, "b": 0.0, "c": 0.5, "d": 0.0, "e": 0.0}
     assert results["context_recall_id"].per_case == {"a": 1.0, "b": 0.0, "c": 1.0, "d": 0.0}
     assert (
         results["context_recall_nonllm"].per_case["a"] == 1.0 and "d" not in results["context_recall_nonllm"].per_case
