@@ -143,9 +143,7 @@ async def _id_and_string_metrics(samples: Sequence[RagasSample]) -> dict[str, Me
     }
     p = await _gather({cid: precision.single_turn_ascore(x) for cid, x in id_samples.items()})
     # recall is undefined without reference ids (ragas would log a warning per case and return NaN): skip those
-    r = await _gather(
-        {cid: recall.single_turn_ascore(x) for cid, x in id_samples.items() if x.reference_context_ids}
-    )
+    r = await _gather({cid: recall.single_turn_ascore(x) for cid, x in id_samples.items() if x.reference_context_ids})
     n = await _gather({cid: nonllm.single_turn_ascore(x) for cid, x in text_samples.items()})
     return {
         "context_precision_id": _result("context_precision_id", p, missing_reason="no case retrieved any context"),

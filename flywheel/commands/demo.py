@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(None, "--limit", min=10, help="use only the first N questions"),
         epochs: int = typer.Option(None, "--epochs", min=1, help="embedder epochs per cycle (default: the recipe's)"),
         training: str = typer.Option(
-            None, "--training", help='JSON of embedder training overrides, e.g. \'{"hard_negatives": 1}\''
+            None, "--training", help="JSON of embedder training overrides, e.g. '{\"hard_negatives\": 1}'"
         ),
         gate_holdout: float = typer.Option(
             0.3, "--gate-holdout", help="share of asked questions curation keeps as the gate's eval cases"
@@ -139,9 +139,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
     ) -> None:
         """The demo's simulation with options, for any labelled JSONL dataset."""
-        from flywheel.simulate import SimulationConfig
-
-        from flywheel.simulate import DEMO_TRAINING
+        from flywheel.simulate import DEMO_TRAINING, SimulationConfig
 
         recipe = {**DEMO_TRAINING, **_json_object(training, "--training")}
         if epochs:

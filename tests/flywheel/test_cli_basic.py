@@ -89,8 +89,12 @@ BAD_COMMANDS = [
     ("unindexed corpus", ["query", "refund"], 3, "unknown corpus 'faq'"),
     ("no versions", ["versions", "--corpus", "nothing"], 3, "no collection versions for corpus 'nothing'"),
     ("simulate noise", ["simulate", "--noise", "0.7"], 2, "noise must be in [0, 0.5)"),
-    ("simulate unknown recipe key", ["simulate", "--training", '{"lr": 1}'], 2,
-     "unknown embedder training setting(s) lr; valid: batch_size"),
+    (
+        "simulate unknown recipe key",
+        ["simulate", "--training", '{"lr": 1}'],
+        2,
+        "unknown embedder training setting(s) lr; valid: batch_size",
+    ),
     ("simulate bad recipe value", ["simulate", "--training", '{"epochs": 0}'], 2, "epochs must be >= 1"),
     ("simulate gate holdout", ["simulate", "--gate-holdout", "1.5"], 2, "gate_holdout_share must be in (0, 1)"),
 ]
