@@ -11,7 +11,8 @@ markers are stripped before scoring against the reference answer with
 * RAGAS ``SemanticSimilarity`` with the packaged MiniLM as its embeddings (through ``evals.ragas_metrics``, the code
   the cycle's evaluation runs).
 
-Prints means side by side and relative lifts; the last line is one JSON object; target ``>= +10%`` on both.
+Prints means side by side, relative lifts and their 95% paired-bootstrap intervals over the held-out questions; the
+last line is one JSON object; target ``>= +10%`` on both.
 Run: ``.venv/bin/python benchmarks/lora_lift.py [--cache-dir data/base_models]``.
 """
 
@@ -57,9 +58,10 @@ def sft_examples(rows: list[dict[str, Any]], contexts: list[list[str]]) -> list[
     return out
 
 
-def score(answers: list[str], references: list[str], embedder: Any) -> dict[str, Any]:
-    """Mean RAGAS ``RougeScore`` (ROUGE-L F1) and ``SemanticSimilarity`` (over ``embedder``, our Embedder port) of
-    ``answers`` vs ``references``, citation markers stripped: the same code the cycle's evaluation runs."""
+def score(answers: list[str], references: list[str], embedder: Any) -> dict[str, list[float]]:
+    """Per-answer RAGAS ``RougeScore`` (ROUGE-L F1) and ``SemanticSimilarity`` (over ``embedder``, our Embedder port)
+    of ``answers`` vs ``references``, citation markers stripped, in input order (an empty answer scores 0): the same
+    code the cycle's evaluation runs."""
     from evals.ragas_metrics import RagasSample, compute_non_llm
 
     samples = [
@@ -68,7 +70,20 @@ def score(answers: list[str], references: list[str], embedder: Any) -> dict[str,
         for i, (a, ref) in enumerate(zip(answers, references, strict=True))
     ]  # fmt: skip
     metrics = compute_non_llm(samples, embedder=embedder)
-    return {name: round(float(metrics[name].value or 0.0), 4) for name in ("rouge_l", "semantic_similarity")}
+    return {
+        name: [float(metrics[name].per_case.get(s.case_id, 0.0)) for s in samples]
+        for name in ("rouge_l", "semantic_similarity")
+    }
+
+
+def lift_interval(tuned: list[float], untuned: list[float], *, seed: int, rounds: int = 2000) -> list[float]:
+    """95% paired-bootstrap interval of the relative lift ``mean(tuned) / mean(untuned) - 1`` over the questions."""
+    import numpy as np
+
+    a, b = np.asarray(tuned), np.asarray(untuned)
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(rounds, len(a)))
+    ratios = a[idx].mean(axis=1) / np.maximum(b[idx].mean(axis=1), 1e-9) - 1.0
+    return [round(float(v), 4) for v in np.percentile(ratios, [2.5, 97.5])]
 
 
 def generate(model_dir: Path, adapter: Path | None, questions: list[str], contexts: list[list[str]], n: int) -> list:
@@ -86,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", default="data/base_models", help="where the converted SmolLM2 is cached")
     parser.add_argument("--train", type=int, default=120, help="training questions used (of the 60%%)")
-    parser.add_argument("--eval", type=int, default=24, help="held-out questions answered by each arm")
+    parser.add_argument("--eval", type=int, default=64, help="held-out questions answered by each arm")
     parser.add_argument("--contexts", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=72)
@@ -116,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     untuned = generate(model_dir, None, [r["q"] for r in held], held_ctx, args.max_new_tokens)
     gen_seconds = time.perf_counter() - started
     refs = [r["a"] for r in held]
-    results = {"untuned": score(untuned, refs, port), "lora": score(tuned, refs, port)}
+    per_case = {"untuned": score(untuned, refs, port), "lora": score(tuned, refs, port)}
+    results = {arm: {k: round(sum(v) / len(v), 4) for k, v in rows.items()} for arm, rows in per_case.items()}
     lifts = {k: round(results["lora"][k] / results["untuned"][k] - 1.0, 4) for k in results["untuned"]}
+    intervals = {k: lift_interval(per_case["lora"][k], per_case["untuned"][k], seed=args.seed) for k in lifts}
     print(f"{'arm':<9}{'rouge_l':>9}{'sem_sim':>9}")
     for name, row in results.items():
         print(f"{name:<9}{row['rouge_l']:>9.4f}{row['semantic_similarity']:>9.4f}")
     print(f"lift     {lifts['rouge_l']:>+9.1%}{lifts['semantic_similarity']:>+9.1%}")
+    print("95% CI   " + "  ".join(f"[{lo:+.1%}, {hi:+.1%}]" for lo, hi in intervals.values()))
     print(f"example untuned: {untuned[0][:200]!r}\nexample lora:    {tuned[0][:200]!r}")
     summary = {
         "benchmark": "lora_lift",
@@ -134,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "generation_seconds": round(gen_seconds, 1),
         "results": results,
         "relative_lift": lifts,
+        "relative_lift_95ci": intervals,
         "metrics_impl": {
             "rouge_l": "ragas RougeScore (rougeL, fmeasure)",
             "semantic_similarity": "ragas SemanticSimilarity (MiniLM)",
