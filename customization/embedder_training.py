@@ -35,8 +35,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,22 @@ class EmbedderTrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the registry manifest)."""
         return asdict(self)
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any], **defaults: Any) -> EmbedderTrainingConfig:
+        """``defaults`` updated by ``overrides`` (user input: a job's or a simulation's recipe). Raises
+        ``InvalidInputError`` naming the valid fields for an unknown key, and for a value the config refuses."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown embedder training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}",
+                field="training",
+            )
+        try:
+            return cls(**{**defaults, **overrides})
+        except TypeError as exc:  # a value of a type the checks cannot compare, e.g. "epochs": "three"
+            raise InvalidInputError(f"bad embedder training setting: {exc}", field="training") from exc
 
 
 @dataclass(slots=True)

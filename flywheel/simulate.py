@@ -93,27 +93,9 @@ class SimulationConfig:
             raise InvalidInputError("gold_share must be in [0, 1)", field="gold_share")
         if not 0.0 < self.gate_holdout_share < 1.0:
             raise InvalidInputError("gate_holdout_share must be in (0, 1)", field="gate_holdout_share")
-        check_training_overrides(self.training)
+        from customization.embedder_training import EmbedderTrainingConfig
 
-
-def check_training_overrides(overrides: dict[str, Any]) -> None:
-    """Raise ``InvalidInputError`` naming the valid fields when ``overrides`` has a key that is not an
-    ``EmbedderTrainingConfig`` field, or a value the config refuses (checked by building one)."""
-    from dataclasses import fields
-
-    from customization.embedder_training import EmbedderTrainingConfig
-
-    known = {f.name for f in fields(EmbedderTrainingConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise InvalidInputError(
-            f"unknown embedder training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}",
-            field="training",
-        )
-    try:
-        EmbedderTrainingConfig(**overrides)
-    except TypeError as exc:  # a value of the wrong type that the dataclass cannot take
-        raise InvalidInputError(f"bad embedder training setting: {exc}", field="training") from exc
+        EmbedderTrainingConfig.from_overrides(self.training)  # an unknown key or bad value fails here, not mid-cycle
 
 
 # ------------------------------------------------------------------------------------------------- the data

@@ -64,8 +64,8 @@ def train_embedder_version(
     from flywheel.corpus import live_passages
 
     cfg = c.settings.training
-    config = EmbedderTrainingConfig(
-        **({"epochs": cfg.epochs, "seed": cfg.seed, "min_pairs": cfg.min_pairs} | (overrides or {}))
+    config = EmbedderTrainingConfig.from_overrides(
+        overrides or {}, epochs=cfg.epochs, seed=cfg.seed, min_pairs=cfg.min_pairs
     )
     usable_pairs(pairs, config)  # fail on too few rows before loading anything
     parent = embedder_parent(c)

@@ -103,6 +103,13 @@ def print_results(console: Any, results: dict[str, Any]) -> None:
     console.print(f"wall time: {results['wall_s']:.0f} s")
 
 
+def _default(name: str) -> Any:
+    """The default of a ``SimulationConfig`` field, so ``flywheel simulate`` without options is ``flywheel demo``."""
+    from flywheel.simulate import SimulationConfig
+
+    return SimulationConfig.__dataclass_fields__[name].default
+
+
 def register(app: typer.Typer) -> None:
     """Add ``demo`` and ``simulate``."""
 
@@ -121,20 +128,24 @@ def register(app: typer.Typer) -> None:
     def simulate(
         ctx: typer.Context,
         dataset: Path = typer.Option(None, "--dataset", help='JSONL of {"question","answer","id"?,"category"?}'),
-        noise: float = typer.Option(0.10, "--noise", help="share of wrong agent reactions, 0 .. 0.5"),
-        cycles: int = typer.Option(3, "--cycles", min=1, max=20, help="cycles to run"),
-        seed: int = typer.Option(42, "--seed", help="seed of split, agents and training"),
-        holdout: float = typer.Option(0.4, "--holdout", help="share of questions held out"),
+        noise: float = typer.Option(_default("noise"), "--noise", help="share of wrong agent reactions, 0 .. 0.5"),
+        cycles: int = typer.Option(_default("cycles"), "--cycles", min=1, max=20, help="cycles to run"),
+        seed: int = typer.Option(_default("seed"), "--seed", help="seed of split, agents and training"),
+        holdout: float = typer.Option(_default("holdout_share"), "--holdout", help="share of questions held out"),
         limit: int = typer.Option(None, "--limit", min=10, help="use only the first N questions"),
         epochs: int = typer.Option(None, "--epochs", min=1, help="embedder epochs per cycle (default: the recipe's)"),
         training: str = typer.Option(
             None, "--training", help="JSON of embedder training overrides, e.g. '{\"hard_negatives\": 1}'"
         ),
         gate_holdout: float = typer.Option(
-            0.3, "--gate-holdout", help="share of asked questions curation keeps as the gate's eval cases"
+            _default("gate_holdout_share"),
+            "--gate-holdout",
+            help="share of asked questions curation keeps as the gate's eval cases",
         ),
-        gold_share: float = typer.Option(0.5, "--gold-share", help="share of held-out questions given to the gate"),
-        agents: int = typer.Option(8, "--agents", min=1, help="simulated agents"),
+        gold_share: float = typer.Option(
+            _default("gold_share"), "--gold-share", help="share of held-out questions given to the gate"
+        ),
+        agents: int = typer.Option(_default("agents"), "--agents", min=1, help="simulated agents"),
         json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
     ) -> None:

@@ -49,6 +49,16 @@ def test_when_config_is_out_of_range_then_invalid_input(bad: dict) -> None:
         EmbedderTrainingConfig(**bad)
 
 
+@pytest.mark.unit
+def test_from_overrides_lays_user_overrides_over_defaults_and_refuses_unknown_or_mistyped_keys() -> None:
+    config = EmbedderTrainingConfig.from_overrides({"epochs": 5}, epochs=2, seed=7)
+    assert (config.epochs, config.seed) == (5, 7)
+    with pytest.raises(InvalidInputError, match=r"unknown embedder training setting\(s\) lr; valid: batch_size"):
+        EmbedderTrainingConfig.from_overrides({"lr": 1e-4})
+    with pytest.raises(InvalidInputError, match="bad embedder training setting"):
+        EmbedderTrainingConfig.from_overrides({"epochs": "three"})
+
+
 @pytest.mark.integration
 def test_rows_put_agent_negatives_first_and_mined_ones_pass_the_guard(
     minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str]
