@@ -60,16 +60,26 @@ def load_source(c: Container, source: str) -> list[Document]:
     from indexing import loaders
 
     max_bytes = c.settings.indexing.max_file_bytes
+    kind = source_kind(source)
+    if kind == "builtin":
+        return loaders.load_builtin_faq("en")
+    if kind == "jsonl":
+        return loaders.load_jsonl(Path(source), max_file_bytes=max_bytes)
+    return loaders.load_folder(Path(source), max_file_bytes=max_bytes)
+
+
+def source_kind(source: str) -> str:
+    """``builtin`` / ``jsonl`` / ``folder`` for a valid source spec (nothing is read); ``InvalidInputError`` else."""
     if source.startswith("builtin:"):
         name = source.split(":", 1)[1]
         if name != "faq":
             raise InvalidInputError(f"unknown built-in corpus {name!r}; available: faq", field="source")
-        return loaders.load_builtin_faq("en")
+        return "builtin"
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        return loaders.load_jsonl(path, max_file_bytes=max_bytes)
+        return "jsonl"
     if path.is_dir():
-        return loaders.load_folder(path, max_file_bytes=max_bytes)
+        return "folder"
     raise InvalidInputError(f"reindex source is not builtin:faq, a .jsonl file or a folder: {source}", field="source")
 
 

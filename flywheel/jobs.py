@@ -77,6 +77,7 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
+ParamsCheck = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class JobRunner:
@@ -85,12 +86,23 @@ class JobRunner:
     Args:
         state: the loop state store.
         handlers: job kind -> handler.
+        checks: job kind -> check of its params, run before the job is recorded: returns the params to store or
+            raises ``InvalidInputError`` / ``NotFoundError``, so a bad request is refused at submit time (HTTP 4xx)
+            instead of becoming a job that fails later. Kinds without a check take their params as given.
         max_workers: pool size (exclusive kinds still run one at a time).
     """
 
-    def __init__(self, state: StateStore, handlers: dict[str, Handler], *, max_workers: int = 2) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        handlers: dict[str, Handler],
+        *,
+        checks: dict[str, ParamsCheck] | None = None,
+        max_workers: int = 2,
+    ) -> None:
         self.state = state
         self.handlers = dict(handlers)
+        self.checks = dict(checks or {})
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flywheel-job")
         self._lock = threading.Lock()
         self._futures: dict[str, Future[None]] = {}
@@ -119,8 +131,9 @@ class JobRunner:
         return [job.id for job in stale]
 
     def submit(self, kind: str, params: dict[str, Any] | None = None) -> JobRecord:
-        """Queue a job and start it in the background. Raises ``InvalidInputError`` (unknown kind) or
-        ``ConflictError`` (an exclusive job is already queued or running; ``job_id`` names it)."""
+        """Queue a job and start it in the background. Raises ``InvalidInputError`` (unknown kind, bad params),
+        ``NotFoundError`` (params naming something that does not exist) or ``ConflictError`` (an exclusive job is
+        already queued or running; ``job_id`` names it)."""
         job = self._create(kind, params)
         self._futures[job.id] = self._pool.submit(self._execute, job.id)
         return job
@@ -134,10 +147,17 @@ class JobRunner:
     def _create(self, kind: str, params: dict[str, Any] | None) -> JobRecord:
         if kind not in self.handlers:
             raise InvalidInputError(f"unknown job kind {kind!r}; expected one of {self.kinds}", field="kind")
+        params = self.check_params(kind, params)
         with self._lock:
             if kind in EXCLUSIVE_KINDS:
                 self._refuse_if_busy()
             return self.state.create_job(kind, params)
+
+    def check_params(self, kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """``params`` as the kind's check returns them (raising on bad input); as given for a kind without one."""
+        given = dict(params or {})
+        check = self.checks.get(kind)
+        return check(given) if check is not None else given
 
     def _refuse_if_busy(self) -> None:
         for job in self.state.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=100):

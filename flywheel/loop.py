@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInputError, NotFoundError
 from core.types import ModelKind
-from flywheel.jobs import JobContext, JobRunner
+from flywheel.jobs import JobContext, JobRunner, ParamsCheck
 
 if TYPE_CHECKING:
     from flywheel.container import Container
@@ -60,14 +60,77 @@ def adopt_arm(c: Container, arm: Any) -> None:
 
 
 def make_job_runner(c: Container) -> JobRunner:
-    """Job runner with the four job kinds."""
+    """Job runner with the four job kinds and the checks of their params."""
     handlers = {
         "cycle": c.cycle_runner.job_handler,
         "reindex": lambda ctx: reindex(c, ctx),
         "curate": lambda ctx: curate_job(c, ctx),
         "eval": lambda ctx: eval_job(c, ctx),
     }
-    return JobRunner(c.state_store, handlers, max_workers=2)
+    return JobRunner(c.state_store, handlers, checks=job_param_checks(c), max_workers=2)
+
+
+def job_param_checks(c: Container) -> dict[str, ParamsCheck]:
+    """The submit-time check of each job kind's params (see :class:`flywheel.jobs.JobRunner`)."""
+    return {
+        "cycle": check_cycle_params,
+        "reindex": check_reindex_params,
+        "curate": lambda params: _known_params("curate", params, ()),
+        "eval": lambda params: check_eval_params(c, params),
+    }
+
+
+# ------------------------------------------------------------------------------------- job params (submit time)
+DEPLOY_MODES = ("promote", "canary", "shadow")
+
+
+def _known_params(kind: str, params: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        valid = ", ".join(known) if known else "none"
+        raise InvalidInputError(f"unknown {kind} job param(s) {', '.join(unknown)}; valid: {valid}", field="params")
+    return params
+
+
+def _text_param(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidInputError(f"params.{name} must be a non-empty string", field=f"params.{name}")
+    return value
+
+
+def check_cycle_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``{mode?, embedder?}``: a deploy mode, and ``EmbedderTrainingConfig`` overrides checked like the train step
+    checks them (unknown setting, mistyped value)."""
+    from customization.embedder_training import EmbedderTrainingConfig
+
+    _known_params("cycle", params, ("mode", "embedder"))
+    mode = _text_param(params, "mode")
+    if mode is not None and mode not in DEPLOY_MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(DEPLOY_MODES)}, got {mode!r}", field="params.mode")
+    embedder = params.get("embedder", {})
+    if not isinstance(embedder, dict):
+        raise InvalidInputError("params.embedder must be an object of training settings", field="params.embedder")
+    EmbedderTrainingConfig.from_overrides(embedder)
+    return params
+
+
+def check_reindex_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``{source?}``: ``builtin:faq``, an existing ``.jsonl`` file or folder (not read here)."""
+    from flywheel.corpus import source_kind
+
+    _known_params("reindex", params, ("source",))
+    source = _text_param(params, "source")
+    if source is not None:
+        source_kind(source)
+    return params
+
+
+def check_eval_params(c: Container, params: dict[str, Any]) -> dict[str, Any]:
+    """``{candidate}``: a cycle with a candidate collection, or an existing collection."""
+    _known_params("eval", params, ("candidate",))
+    resolve_candidate(c, _text_param(params, "candidate") or "")
+    return params
 
 
 def make_scheduler(c: Container) -> Scheduler:

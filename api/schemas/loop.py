@@ -15,7 +15,11 @@ class JobCreate(BaseModel):
 
     kind: Literal["reindex", "cycle", "curate", "eval"]
     params: dict[str, Any] = Field(
-        default_factory=dict, description="cycle: {mode}; reindex: {source}; eval: {candidate}"
+        default_factory=dict,
+        description=(
+            "cycle: {mode?: promote|canary|shadow, embedder?: {training setting: value}}; reindex: {source?}; "
+            "eval: {candidate: cycle id or collection}; curate: none. Checked at submit time (422 / 404)."
+        ),
     )
 
 

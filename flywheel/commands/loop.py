@@ -52,8 +52,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the job as JSON"),
     ) -> None:
         """Run one cycle now: curate -> train -> build -> evaluate -> gate -> promote / canary."""
-        if mode is not None and mode not in ("promote", "canary", "shadow"):
-            raise InvalidInputError(f"--mode must be promote, canary or shadow, got {mode!r}", field="mode")
         _c, job = _run_job(ctx, "cycle", {"mode": mode} if mode else {})
         _show_job(job, as_json=as_json)
         _fail_if_failed(job)

@@ -14,6 +14,7 @@ from api.app import create_app
 from core.settings import Settings
 from flywheel.container import Container
 from flywheel.jobs import JobContext, JobRunner
+from flywheel.loop import job_param_checks
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def blocking() -> Blocking:
 def container(settings: Settings, blocking: Blocking) -> Iterator[Container]:
     c = Container(settings)
     handlers = {"cycle": blocking, "reindex": blocking, "curate": lambda ctx: {"ok": 1}, "eval": lambda ctx: {}}
-    c.__dict__["job_runner"] = JobRunner(c.state_store, handlers)
+    c.__dict__["job_runner"] = JobRunner(c.state_store, handlers, checks=job_param_checks(c))
     yield c
     blocking.release.set()
 
@@ -90,6 +91,41 @@ def test_bad_job_requests(client: TestClient) -> None:
     reader = _reader_key(client)
     assert client.post("/v1/jobs", json={"kind": "cycle"}, headers=reader).status_code == 403
     assert client.get("/v1/jobs", headers=reader).status_code == 200
+
+
+BAD_PARAMS = [
+    ("cycle", {"mode": "sideways"}, 422, "mode must be one of promote, canary, shadow"),
+    ("cycle", {"mode": 3}, 422, "params.mode must be a non-empty string"),
+    ("cycle", {"embedder": {"epochz": 3}}, 422, "unknown embedder training setting(s) epochz; valid: batch_size"),
+    ("cycle", {"embedder": {"epochs": "three"}}, 422, "bad embedder training setting"),
+    ("cycle", {"embedder": {"epochs": 0}}, 422, "epochs must be >= 1"),
+    ("cycle", {"embedder": [1]}, 422, "params.embedder must be an object"),
+    ("cycle", {"modes": "canary"}, 422, "unknown cycle job param(s) modes; valid: mode, embedder"),
+    ("reindex", {"source": "/no/such.jsonl"}, 422, "reindex source is not builtin:faq"),
+    ("reindex", {"source": "builtin:wiki"}, 422, "unknown built-in corpus 'wiki'"),
+    ("curate", {"since": "yesterday"}, 422, "unknown curate job param(s) since; valid: none"),
+    ("eval", {}, 422, "a candidate (cycle id or collection name) is required"),
+    ("eval", {"candidate": "nope"}, 404, "no cycle or collection named 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "status", "detail"), BAD_PARAMS)
+def test_bad_job_params_are_refused_at_submit_and_record_no_job(
+    client: TestClient, container: Container, kind: str, params: dict[str, Any], status: int, detail: str
+) -> None:
+    refused = client.post("/v1/jobs", json={"kind": kind, "params": params}, headers=ADMIN)
+    assert refused.status_code == status, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert detail in refused.json()["detail"]
+    assert container.state_store.list_jobs(limit=10) == []
+
+
+def test_checked_params_are_stored_with_the_job(client: TestClient, blocking: Blocking) -> None:
+    params = {"mode": "canary", "embedder": {"epochs": 1, "learning_rate": 1e-4}}
+    job = client.post("/v1/jobs", json={"kind": "cycle", "params": params}, headers=ADMIN)
+    assert job.status_code == 202, job.text
+    assert job.json()["params"] == params
+    blocking.release.set()
 
 
 def test_cycles_report_lineage_and_override(client: TestClient, container: Container, tmp_path: Any) -> None:

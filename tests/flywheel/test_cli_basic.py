@@ -97,6 +97,9 @@ BAD_COMMANDS = [
     ),
     ("simulate bad recipe value", ["simulate", "--training", '{"epochs": 0}'], 2, "epochs must be >= 1"),
     ("simulate gate holdout", ["simulate", "--gate-holdout", "1.5"], 2, "gate_holdout_share must be in (0, 1)"),
+    ("cycle mode", ["cycle", "--mode", "sideways"], 2, "mode must be one of promote, canary, shadow"),
+    ("reindex source", ["reindex", "--source", "/no/such.jsonl"], 2, "reindex source is not builtin:faq"),
+    ("eval candidate", ["eval", "--candidate", "nope"], 3, "no cycle or collection named 'nope'"),
 ]
 
 

@@ -101,6 +101,21 @@ def test_when_unknown_kind_then_invalid_input(runner: JobRunner) -> None:
         runner.submit("bake")
 
 
+def test_when_params_fail_their_check_then_refused_before_any_job_is_recorded(sqlite_state: StateStore) -> None:
+    def check(params: dict[str, Any]) -> dict[str, Any]:
+        if "mode" in params and params["mode"] != "canary":
+            raise InvalidInputError("mode must be canary", field="params.mode")
+        return {**params, "checked": True}
+
+    runner = JobRunner(sqlite_state, {"cycle": lambda ctx: dict(ctx.params)}, checks={"cycle": check})
+    with pytest.raises(InvalidInputError, match="mode must be canary"):
+        runner.submit("cycle", {"mode": "sideways"})
+    assert sqlite_state.list_jobs(limit=10) == []  # nothing recorded, no slot taken
+    done = runner.wait(runner.submit("cycle", {"mode": "canary"}).id, timeout=10)
+    assert done.params == {"mode": "canary", "checked": True} and done.result == done.params
+    runner.shutdown()
+
+
 def test_when_process_died_mid_job_then_recover_marks_failed_and_frees_the_slot(sqlite_state: StateStore) -> None:
     orphan = sqlite_state.create_job("cycle", status=JobStatus.RUNNING)
     fresh = JobRunner(sqlite_state, {"cycle": lambda ctx: {}})
