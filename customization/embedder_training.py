@@ -11,9 +11,16 @@ a uniform soup of the three seeds 0.780; earlier, lr 1e-4 + warm-up + a mined ne
 0.777; scale 8 / 12 / 30 / 50: 0.756 / 0.780 / 0.771 / 0.759; batch 16: 0.774; 5 epochs: 0.783; batch 64 at lr 1e-4:
 0.786, and with 5 epochs 0.788 / 0.688 (the best, +0.009 over plain: inside the seed spread, it wins 3 of 4 seeds, at
 1.7x the training time); frozen token embeddings 0.781 (0.784 at lr 1e-4); LoRA r=16 on the encoder 0.774; frozen
-embeddings + first two layers 0.773. Synthetic questions for the unasked passages (GPL / InPars style) would need a
-generator: the packaged SmolLM2-135M (Q4_1) writes unusable ones ("What is the answer to this question?", or copies
-of its few-shot examples), so that lever waits for a larger local model. The defaults are therefore plain MNRL at
+embeddings + first two layers 0.773. Synthetic questions for the unasked passages (GPL / InPars style): prompted,
+the packaged SmolLM2-135M (Q4_1) writes unusable ones ("What is the answer to this question?", or copies of its
+few-shot examples); LoRA-tuned on the 302 training pairs as a passage -> question generator (doc2query, 2 epochs,
+r=16) it writes plausible ones ("Which mineral wool is best?" for "Which insulation is best?"), but often generic
+ones ("What is the appeal?"), and training on them lowers held-out MRR@10 (mean of the four seeds, 302 real pairs
+plus: three sampled questions per unasked passage 0.740; one greedy 0.766 (two seeds); three kept only when the base
+model ranks their passage first 0.777 vs 0.786 plain on the same two seeds); appending them to the passages
+(doc2query expansion) lowers the untuned model's 0.693 to 0.626-0.688. Score ensembles do not help either: the
+fine-tuned model mixed with the base model (0.6 / 0.75 / 0.9 of the fine-tuned score) 0.774 / 0.779 / 0.779, two
+seeds averaged 0.786 / 0.775, all four 0.778. The defaults are therefore plain MNRL at
 lr 5e-5 over the feedback pairs plus the agent-marked negatives (real judgements, which the FAQ benchmark does not
 have); mining, pseudo-queries and warm-up are opt-in:
 

@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,14 +122,22 @@ def _peft_model(model: Any, config: LoraConfig) -> Any:
     return get_peft_model(model, peft_config)
 
 
+Encoder = Callable[[Any, SftExample, LoraConfig], dict[str, list[int]]]
+
+
 def train_generator_adapter(
     examples: Sequence[SftExample],
     *,
     base_model_dir: Path | str,
     output_dir: Path | str,
     config: LoraConfig | None = None,
+    encode: Encoder = encode_example,
 ) -> dict[str, Any]:
     """Train a LoRA adapter for the causal LM in ``base_model_dir`` and save it to ``output_dir``; return metrics.
+
+    ``encode(tokenizer, example, config)`` turns an example into ``input_ids`` / ``labels``; the default is the
+    generator's answer prompt (:func:`encode_example`), which the query path serves; another encoder trains another
+    task (``benchmarks/synthetic_queries.py``: passage -> question) and is recorded in ``sft_prompt.json``.
 
     Raises ``NotEnoughDataError`` (too few examples) and ``InvalidInputError`` (not a loadable causal LM with a chat
     template, or target modules it does not have). Metrics: ``examples``, ``steps``, ``train_loss`` (mean of the last
@@ -144,13 +152,14 @@ def train_generator_adapter(
     set_seed(config.seed)
     tokenizer, base = _load_base(Path(base_model_dir), device=device)
     model = _peft_model(base, config)
-    rows = [encode_example(tokenizer, e, config) for e in usable]
+    rows = [encode(tokenizer, e, config) for e in usable]
     started = time.perf_counter()
     losses = _train_loop(model, rows, pad_id=tokenizer.pad_token_id, config=config, device=device)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    (out / "sft_prompt.json").write_text(json.dumps({"format": "core.prompts.build_messages"}), encoding="utf-8")
+    prompt = "core.prompts.build_messages" if encode is encode_example else f"{encode.__module__}.{encode.__qualname__}"
+    (out / "sft_prompt.json").write_text(json.dumps({"format": prompt}), encoding="utf-8")
     seconds = time.perf_counter() - started
     last = losses[-max(1, len(losses) // config.epochs) :]
     metrics: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,29 @@ def test_when_lora_trains_then_adapter_files_are_saved(adapter_dir: Path) -> Non
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     assert config["r"] == 4 and set(config["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     assert (adapter_dir / "adapter_model.safetensors").is_file()
+
+
+def test_when_lora_trains_then_adapter_files_are_saved_and_the_prompt_format_recorded(adapter_dir: Path) -> None:
+    assert json.loads((adapter_dir / "sft_prompt.json").read_text()) == {"format": "core.prompts.build_messages"}
+
+
+def test_when_an_encoder_is_given_then_it_builds_the_training_rows(
+    tiny_lm_dir: Path, sft_examples: list[SftExample], tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    def question_task(tokenizer: Any, example: SftExample, config: LoraConfig) -> dict[str, list[int]]:
+        seen.append(example.target)
+        prompt = tokenizer(example.target, add_special_tokens=False)["input_ids"][:40]
+        target = tokenizer(example.query + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        return {"input_ids": prompt + target, "labels": [IGNORE_INDEX] * len(prompt) + target}
+
+    metrics = train_generator_adapter(
+        sft_examples, base_model_dir=tiny_lm_dir, output_dir=tmp_path, config=LoraConfig(**TINY), encode=question_task
+    )
+    assert metrics["steps"] == 2 and seen == [e.target for e in sft_examples]
+    recorded = json.loads((tmp_path / "sft_prompt.json").read_text())["format"]
+    assert recorded.endswith("question_task")
 
 
 def test_hf_generator_answers_with_citation_markers_with_and_without_adapter(
