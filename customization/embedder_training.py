@@ -122,17 +122,35 @@ class EmbedderTrainingConfig:
     def from_overrides(cls, overrides: Mapping[str, Any], **defaults: Any) -> EmbedderTrainingConfig:
         """``defaults`` updated by ``overrides`` (user input: a job's or a simulation's recipe). Raises
         ``InvalidInputError`` naming the valid fields for an unknown key, and for a value the config refuses."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
+        declared = {f.name: str(f.type).replace(" ", "") for f in fields(cls)}
+        unknown = sorted(set(overrides) - set(declared))
         if unknown:
             raise InvalidInputError(
-                f"unknown embedder training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}",
+                f"unknown embedder training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(declared))}",
                 field="training",
             )
+        for key, value in overrides.items():
+            _check_type(key, value, declared[key])
         try:
             return cls(**{**defaults, **overrides})
         except TypeError as exc:  # a value of a type the checks cannot compare, e.g. "epochs": "three"
             raise InvalidInputError(f"bad embedder training setting: {exc}", field="training") from exc
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_type(key: str, value: Any, declared: str) -> None:
+    """``InvalidInputError`` unless ``value`` (user input, e.g. JSON) has the field's declared type (``int | None``
+    style annotations; a bool is not accepted as a number)."""
+    base = declared.removesuffix("|None")
+    if value is None and base != declared:
+        return
+    allowed = _JSON_TYPES.get(base)
+    if allowed is None:
+        return
+    if not isinstance(value, allowed) or (isinstance(value, bool) and base != "bool"):
+        raise InvalidInputError(f"embedder training setting {key} must be {base}, got {value!r}", field="training")
 
 
 @dataclass(slots=True)

@@ -97,7 +97,7 @@ BAD_PARAMS = [
     ("cycle", {"mode": "sideways"}, 422, "mode must be one of promote, canary, shadow"),
     ("cycle", {"mode": 3}, 422, "params.mode must be a non-empty string"),
     ("cycle", {"embedder": {"epochz": 3}}, 422, "unknown embedder training setting(s) epochz; valid: batch_size"),
-    ("cycle", {"embedder": {"epochs": "three"}}, 422, "bad embedder training setting"),
+    ("cycle", {"embedder": {"epochs": "three"}}, 422, "embedder training setting epochs must be int, got 'three'"),
     ("cycle", {"embedder": {"epochs": 0}}, 422, "epochs must be >= 1"),
     ("cycle", {"embedder": [1]}, 422, "params.embedder must be an object"),
     ("cycle", {"modes": "canary"}, 422, "unknown cycle job param(s) modes; valid: mode, embedder"),

@@ -55,8 +55,14 @@ def test_from_overrides_lays_user_overrides_over_defaults_and_refuses_unknown_or
     assert (config.epochs, config.seed) == (5, 7)
     with pytest.raises(InvalidInputError, match=r"unknown embedder training setting\(s\) lr; valid: batch_size"):
         EmbedderTrainingConfig.from_overrides({"lr": 1e-4})
-    with pytest.raises(InvalidInputError, match="bad embedder training setting"):
-        EmbedderTrainingConfig.from_overrides({"epochs": "three"})
+    for key, value, expected in [
+        ("epochs", "three", "int"), ("epochs", 2.5, "int"), ("batch_size", True, "int"),
+        ("learning_rate", "1e-4", "float"), ("symmetric", "yes", "bool"), ("device", 0, "str"),
+    ]:  # fmt: skip
+        with pytest.raises(InvalidInputError, match=f"setting {key} must be {expected}, got"):
+            EmbedderTrainingConfig.from_overrides({key: value})
+    loose = EmbedderTrainingConfig.from_overrides({"learning_rate": 1, "device": None, "symmetric": True})
+    assert (loose.learning_rate, loose.device, loose.symmetric) == (1, None, True)  # JSON ints are fine as floats
 
 
 @pytest.mark.integration
