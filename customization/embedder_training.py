@@ -15,14 +15,14 @@ embeddings + first two layers 0.773. Synthetic questions for the unasked passage
 the packaged SmolLM2-135M (Q4_1) writes unusable ones ("What is the answer to this question?", or copies of its
 few-shot examples); LoRA-tuned on the 302 training pairs as a passage -> question generator (doc2query, 2 epochs,
 r=16) it writes plausible ones ("Which mineral wool is best?" for "Which insulation is best?"), but often generic
-ones ("What is the appeal?"), and training on them lowers held-out MRR@10 (mean of the four seeds, 302 real pairs
-plus: three sampled questions per unasked passage 0.740; one greedy 0.766 (two seeds); three kept only when the base
-model ranks their passage first 0.777 vs 0.786 plain on the same two seeds); appending them to the passages
-(doc2query expansion) lowers the untuned model's 0.693 to 0.626-0.688. Score ensembles do not help either: the
-fine-tuned model mixed with the base model (0.6 / 0.75 / 0.9 of the fine-tuned score) 0.774 / 0.779 / 0.779, two
-seeds averaged 0.786 / 0.775, all four 0.778. The defaults are therefore plain MNRL at
-lr 5e-5 over the feedback pairs plus the agent-marked negatives (real judgements, which the FAQ benchmark does not
-have); mining, pseudo-queries and warm-up are opt-in:
+ones ("What is the appeal?"), and training on them lowers held-out MRR@10 (``benchmarks/synthetic_queries.py``,
+training seeds 42 and 1: real pairs only 0.776; plus three sampled questions per unasked passage 0.741; plus those
+the base model ranks first 0.773; a throwaway run with one greedy question per passage 0.766); appending them to
+the passages (doc2query expansion) lowers the untuned model's 0.693 to 0.626-0.688. Score ensembles do not help
+either: the fine-tuned model mixed with the base model (0.6 / 0.75 / 0.9 of the fine-tuned score) 0.774 / 0.779 /
+0.779, two seeds averaged 0.786 / 0.775, all four 0.778. The defaults are therefore plain MNRL at lr 5e-5 over
+the feedback pairs plus the agent-marked negatives (real judgements, which the FAQ benchmark does not have);
+mining, pseudo-queries and warm-up are opt-in:
 
 1. Feedback pairs (query -> agent-confirmed passage) below ``min_pair_weight`` are dropped.
 2. Hard negatives: the agent-marked irrelevant passages first; with ``mine`` on, pairs without one get a negative
