@@ -10,6 +10,9 @@ shows the current step and progress. Crash safety:
 - A cycle left ``running`` by a dead process is *abandoned* at the start of the next cycle: its candidate
   collection is dropped (unless something serves from it) and the row is marked ``abandoned`` with the reason. The
   next cycle starts fresh from the feedback (curation is cheap and deterministic).
+- A candidate the gate rejects keeps its collection, so it can still be evaluated (``flywheel eval --candidate``)
+  or promoted by hand (``flywheel promote CYCLE --force --reason ...``); only the newest ``indexing.keep_versions``
+  rejected candidates are kept, older ones are dropped when a newer one is rejected.
 
 Too little feedback ends the cycle as ``skipped`` with "not enough data (n of m)", not as a failure.
 """
@@ -114,19 +117,32 @@ class CycleRunner:
         except FlywheelError:
             return False
 
-    def _cleanup_candidate(self, cycle_id: str) -> None:
-        """Drop the cycle's candidate collection unless the alias or a canary uses it."""
+    def _cleanup_candidate(self, cycle_id: str) -> bool:
+        """Drop the cycle's candidate collection unless the alias or a canary uses it; whether it was dropped."""
         cycle = self.c.state_store.get_cycle(cycle_id)
         name = cycle.candidate_collection
         if not name or not self.c.vector_store.collection_exists(name):
-            return
+            return False
         current = self.c.state_store.current_deployment(self.corpus)
         in_use = {self.c.vector_store.get_alias(self.corpus)}
         if current is not None:
             in_use |= {current.live_collection, (current.canary or {}).get("collection")}
-        if name not in in_use:
-            self.c.vector_store.drop_collection(name)
-            logger.info("candidate collection dropped cycle_id=%s collection=%s", cycle_id, name)
+        if name in in_use:
+            return False
+        self.c.vector_store.drop_collection(name)
+        logger.info("candidate collection dropped cycle_id=%s collection=%s", cycle_id, name)
+        return True
+
+    def prune_rejected(self) -> list[str]:
+        """Drop the candidate collections of rejected cycles older than the newest ``indexing.keep_versions``
+        (those stay for ``eval`` and forced promotion); returns the ids of the cycles whose collection was dropped."""
+        keep = self.c.settings.indexing.keep_versions
+        rejected = [
+            cy
+            for cy in self.c.state_store.list_cycles(status="rejected", limit=10_000)
+            if cy.corpus == self.corpus and cy.candidate_collection
+        ]
+        return [cy.id for cy in rejected[keep:] if self._cleanup_candidate(cy.id)]
 
     def _finish(self, cycle_id: str, status: str, reason: str | None) -> None:
         self.c.state_store.update_cycle(cycle_id, status=status, reason=reason)
@@ -262,7 +278,6 @@ class _Run:
         mode = self.opts.mode or self.c.settings.deploy.mode
         if not self.candidate.gate_passed:
             decision = {"action": "rejected", "mode": mode, "reason": "gate failed"}
-            self.r._cleanup_candidate(self.id)
         elif mode == "promote":
             record = self.c.deployer.promote(self.candidate)
             decision = {"action": "promoted", "mode": mode, "deployment_id": record.id}
@@ -273,6 +288,8 @@ class _Run:
         decision["collection"] = self.candidate.collection
         status = {"promoted": "promoted", "rejected": "rejected"}.get(decision["action"], "canary")
         self.c.state_store.update_cycle(self.id, decision=decision, status=status)
+        if status == "rejected":
+            decision["pruned_rejected_cycles"] = self.r.prune_rejected()
         return decision
 
     def report(self) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class Simulation:
         c.index_manager.reindex(c.settings.indexing.corpus, documents(items), embedder=c.embedder)
         c.deployer.current()  # baseline deployment record
         index_s = now() - t0
-        baseline = self.heldout(c)
+        baseline = self.heldout(c.router)
         self.progress(f"untuned start: held-out MRR@10 {baseline['mrr@10']:.4f} on {len(held)} questions")
         out: dict[str, Any] = {
             "config": config_json(self.config),
@@ -85,6 +85,11 @@ class Simulation:
             out["cycles"].append(self.one_cycle(c, n, window))
         promoted = [cy["status"] == "promoted" for cy in out["cycles"]]
         out["lift"] = lift(baseline, [cy["metrics"] for cy in out["cycles"]], promoted=promoted)
+        out["lift"]["rejections_that_would_have_raised_mrr"] = [
+            cy["cycle"]
+            for cy in out["cycles"]
+            if cy["rejected_candidate_metrics"] and cy["rejected_candidate_metrics"]["mrr@10"] > cy["metrics"]["mrr@10"]
+        ]
         out["report"] = next((cy["report"] for cy in reversed(out["cycles"]) if cy.get("report")), None)
         return out
 
@@ -103,12 +108,14 @@ class Simulation:
         except CycleSkipped:
             cycle = c.state_store.list_cycles(limit=1)[0]
         t2 = now()
-        metrics = self.heldout(c)
+        metrics = self.heldout(c.router)
+        candidate = self.rejected_candidate(c, cycle)
         verdict = cycle.gate_verdict or {}
-        self.progress(f"cycle {n}: {cycle.status}; held-out MRR@10 {metrics['mrr@10']:.4f}")
+        unseen = f" (the rejected candidate: {candidate['mrr@10']:.4f})" if candidate else ""
+        self.progress(f"cycle {n}: {cycle.status}; held-out MRR@10 {metrics['mrr@10']:.4f}{unseen}")
         return {
             "cycle": n, "cycle_id": cycle.id, "status": cycle.status, "reason": cycle.reason,
-            "decision": cycle.decision, "metrics": metrics,
+            "decision": cycle.decision, "metrics": metrics, "rejected_candidate_metrics": candidate,
             "gate": {"passed": verdict.get("passed"), "reasons": verdict.get("reasons", [])},
             "gate_eval": (cycle.steps[4].get("detail", {}).get("summary") if len(cycle.steps) > 4 else None),
             "models": cycle.candidate_models, "collection": cycle.candidate_collection, "report": cycle.report_path,
@@ -142,11 +149,21 @@ class Simulation:
         stats["up_rate"] = stats["up"] / max(1, stats["queries"])
         return stats
 
-    def heldout(self, c: Any) -> dict[str, float]:
-        """Headline IR metrics of what is live now on the held-out questions."""
+    def rejected_candidate(self, c: Any, cycle: Any) -> dict[str, float] | None:
+        """Held-out metrics of a candidate the gate turned down (its collection is kept), so the run shows what the
+        gate left on the table as well as what it let through; ``None`` for a promoted or skipped cycle."""
+        from flywheel.arms import build_arm
+
+        name = cycle.candidate_collection
+        if cycle.status != "rejected" or not name or not c.vector_store.collection_exists(name):
+            return None
+        return self.heldout(build_arm(c, dict(cycle.candidate_models), name))
+
+    def heldout(self, retriever: Any) -> dict[str, float]:
+        """Headline IR metrics of ``retriever`` (the live router, or a candidate's arm) on the held-out questions."""
         from evals.ir import ir_metrics, retrieve_cases
 
-        retrievals = retrieve_cases(c.router, self.cases, top_k=10)
+        retrievals = retrieve_cases(retriever, self.cases, top_k=10)
         metrics = ir_metrics(self.cases, {cid: r.doc_ids for cid, r in retrievals.items()})
         return {name: round(float(metrics[name].value or 0.0), 4) for name in HEADLINE}
 

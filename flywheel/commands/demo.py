@@ -78,21 +78,25 @@ def print_results(console: Any, results: dict[str, Any]) -> None:
         table.add_column(name, justify="right")
     table.add_column("Δ MRR@10", justify="right")
     table.add_column("gate / decision")
+    table.add_column("rejected cand. MRR@10", justify="right")
     table.add_column("cycle s", justify="right")
     base = results["baseline"]
-    table.add_row("untuned start", *(f"{base[n]:.4f}" for n in HEADLINE), "", "", "")
+    table.add_row("untuned start", *(f"{base[n]:.4f}" for n in HEADLINE), "", "", "", "")
     for cy in results["cycles"]:
         m = cy["metrics"]
         delta = (m["mrr@10"] - base["mrr@10"]) / base["mrr@10"] if base["mrr@10"] else 0.0
         gate = {True: "pass", False: "FAIL", None: "-"}[cy["gate"]["passed"]]
+        rejected = cy.get("rejected_candidate_metrics")
         table.add_row(f"after cycle {cy['cycle']}", *(f"{m[n]:.4f}" for n in HEADLINE), f"{delta:+.1%}",
-                      f"{gate} / {cy['status']}", f"{cy['timings']['cycle_s']:.0f}")  # fmt: skip
+                      f"{gate} / {cy['status']}", f"{rejected['mrr@10']:.4f}" if rejected else "",
+                      f"{cy['timings']['cycle_s']:.0f}")  # fmt: skip
     console.print(table)
     lift = results["lift"]
     console.print(
         f"MRR@10 {lift['start_mrr@10']:.4f} -> {lift['final_mrr@10']:.4f} ({lift['relative']:+.1%} relative); "
         f"promotions {lift['promotions']}, "
-        f"promotions lowering held-out MRR@10: {lift['promotions_lowering_mrr'] or 'none'}"
+        f"promotions lowering held-out MRR@10: {lift['promotions_lowering_mrr'] or 'none'}, "
+        f"rejected candidates that would have raised it: {lift['rejections_that_would_have_raised_mrr'] or 'none'}"
     )
     for cy in results["cycles"]:
         if cy["status"] not in ("promoted",):

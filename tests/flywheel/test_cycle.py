@@ -81,3 +81,33 @@ def test_reindex_switches_through_the_deployer_and_can_roll_back(container: Cont
     assert record.live_collection == result["collection"] and record.previous["collection"] == before.live_collection
     container.deployer.rollback(reason="bad source")
     assert container.vector_store.get_alias(corpus) == before.live_collection
+
+
+def test_rejected_candidates_stay_for_eval_and_forced_promotion_and_only_the_newest_are_kept(
+    container: Container,
+) -> None:
+    from core.errors import GateFailedError
+    from flywheel.loop import resolve_candidate
+
+    corpus = container.settings.indexing.corpus
+    models = dict(container.deployer.current().models)
+    rejected = []
+    for i in range(container.settings.indexing.keep_versions + 1):  # oldest first
+        cycle = container.state_store.create_cycle(corpus)
+        built = container.index_manager.build_version(corpus, DOCS, embedder=HashingEmbedder(version=f"cand{i}"))
+        container.state_store.update_cycle(
+            cycle.id, status="rejected", candidate_collection=built.collection, candidate_models=models,
+            gate_verdict={"passed": False, "reasons": ["mrr@10 did not improve"]},
+        )  # fmt: skip
+        rejected.append((cycle.id, built.collection))
+    assert container.cycle_runner.prune_rejected() == [rejected[0][0]]
+    assert not container.vector_store.collection_exists(rejected[0][1])
+    assert all(container.vector_store.collection_exists(name) for _, name in rejected[1:])
+    assert container.cycle_runner.prune_rejected() == []
+    newest_id, newest_collection = rejected[-1]
+    candidate = resolve_candidate(container, newest_id)
+    assert candidate.gate_passed is False
+    with pytest.raises(GateFailedError):
+        container.deployer.promote(candidate)
+    container.deployer.promote(candidate, force=True, reason="the gate set misses the new product line")
+    assert container.vector_store.get_alias(corpus) == newest_collection

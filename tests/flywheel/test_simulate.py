@@ -42,6 +42,13 @@ def test_tiny_simulation_runs_a_cycle_and_never_trains_on_held_out(settings: Set
     assert Path(cycle["report"]).is_file()
     for name in ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10"):
         assert 0.0 <= results["baseline"][name] <= 1.0 and 0.0 <= cycle["metrics"][name] <= 1.0
+    # a rejected candidate is still measured on the held-out questions (what the gate left on the table)
+    rejected, missed = cycle["rejected_candidate_metrics"], results["lift"]["rejections_that_would_have_raised_mrr"]
+    if cycle["status"] == "rejected":
+        assert set(rejected) == set(cycle["metrics"]) and all(0.0 <= v <= 1.0 for v in rejected.values())
+        assert (missed == [1]) == (rejected["mrr@10"] > cycle["metrics"]["mrr@10"])
+    else:
+        assert rejected is None and missed == []
     # held-out questions are never used for training
     _pool, held = split(load_questions(None, limit=LIMIT), holdout_share=0.4, seed=config.seed)
     held_questions = {i.question for i in held}
