@@ -123,11 +123,7 @@ class CycleRunner:
         name = cycle.candidate_collection
         if not name or not self.c.vector_store.collection_exists(name):
             return False
-        current = self.c.state_store.current_deployment(self.corpus)
-        in_use = {self.c.vector_store.get_alias(self.corpus)}
-        if current is not None:
-            in_use |= {current.live_collection, (current.canary or {}).get("collection")}
-        if name in in_use:
+        if name in self.c.deployer.collections_in_use():
             return False
         self.c.vector_store.drop_collection(name)
         logger.info("candidate collection dropped cycle_id=%s collection=%s", cycle_id, name)

@@ -114,6 +114,16 @@ class Deployer:
         baseline = DeploymentRecord(new_id(), self.corpus, "active", live, self.registry_models(), note="baseline")
         return self.state.record_deployment(baseline)
 
+    def collections_in_use(self) -> set[str]:
+        """Collections that serve or may serve again: the alias target, the active deployment's live collection, its
+        rollback target and a running canary's (none of them may be dropped by cleanup or pruning)."""
+        names = {self.store.get_alias(self.corpus)}
+        record = self.state.current_deployment(self.corpus)
+        if record is not None:
+            names |= {record.live_collection, (record.previous or {}).get("collection")}
+            names |= {(record.canary or {}).get("collection")}
+        return {n for n in names if n}
+
     def reconcile(self) -> list[str]:
         """Make the alias and the registry agree with the active record (after a crash mid-change).
         Returns what was repaired (empty when consistent); no record yet: nothing to do."""

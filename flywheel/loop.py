@@ -181,7 +181,7 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
     if ctx:
         ctx.step("switch", progress=0.9)
     record = c.deployer.switch_collection(report.collection, note=f"reindex from {spec or 'live collection'}")
-    pruned = c.index_manager.prune(corpus)
+    pruned = c.index_manager.prune(corpus, protect=c.deployer.collections_in_use())
     return {"collection": report.collection, "deployment_id": record.id, "embedded": report.embedded,
             "reused": report.reused, "documents": report.documents, "pruned": pruned}  # fmt: skip
 

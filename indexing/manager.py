@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoundError, StorageError
@@ -240,10 +240,11 @@ class IndexManager:
         self.swap_alias(corpus, older[-1].name)
         return older[-1].name
 
-    def prune(self, corpus: str) -> list[str]:
-        """Drop old versions: keep aliased ones plus the newest ``keep_versions`` others; drop stale half-builds."""
+    def prune(self, corpus: str, *, protect: Collection[str] = ()) -> list[str]:
+        """Drop old versions: keep aliased ones, ``protect`` ones (the caller's rollback target, a running canary)
+        plus the newest ``keep_versions`` others; drop stale half-builds."""
         with self._lock:
-            aliased = set(self.store.list_aliases().values())
+            aliased = set(self.store.list_aliases().values()) | set(protect)
             complete = {e.name for e in self.catalog.entries(corpus)}
             physical = self._physical_versions(corpus)
             newest_complete = max((v for v, n in physical if n in complete), default=0)

@@ -109,5 +109,8 @@ def test_rejected_candidates_stay_for_eval_and_forced_promotion_and_only_the_new
     assert candidate.gate_passed is False
     with pytest.raises(GateFailedError):
         container.deployer.promote(candidate)
+    live_before = container.vector_store.get_alias(corpus)
     container.deployer.promote(candidate, force=True, reason="the gate set misses the new product line")
     assert container.vector_store.get_alias(corpus) == newest_collection
+    # the live collection and the rollback target are never pruned or cleaned up
+    assert container.deployer.collections_in_use() == {newest_collection, live_before}

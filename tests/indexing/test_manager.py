@@ -119,6 +119,17 @@ class FailingSwapStore:
         return getattr(self.inner, name)
 
 
+def test_protected_versions_survive_pruning_without_taking_a_keep_slot(manager: IndexManager, hashing_embedder) -> None:
+    docs = _docs(3)
+    for i in range(4):  # v1..v4, v4 live
+        manager.reindex("kb", [*docs, Document(id="changing", text=f"Revision {i}.")], embedder=hashing_embedder)
+    for i in (5, 6):  # candidates built without a swap
+        manager.build_version("kb", [*docs, Document(id="changing", text=f"Revision {i}.")], embedder=hashing_embedder)
+    # unprotected, v2 and v3 would go (keep_versions=2 keeps v5, v6); protected v2 stays and v3 alone goes
+    assert manager.prune("kb", protect={"kb__v2"}) == ["kb__v3"]
+    assert {"kb__v2", "kb__v4", "kb__v5", "kb__v6"} == {n for n in manager.store.list_collections() if "kb__" in n}
+
+
 def test_failure_between_write_and_swap_keeps_alias_on_last_complete_version(
     tmp_path: Path, chunker: Chunker, hashing_embedder
 ) -> None:
