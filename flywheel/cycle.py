@@ -118,7 +118,8 @@ class CycleRunner:
             return False
 
     def _cleanup_candidate(self, cycle_id: str) -> bool:
-        """Drop the cycle's candidate collection unless the alias or a canary uses it; whether it was dropped."""
+        """Drop the cycle's candidate collection unless it may serve (``Deployer.collections_in_use``); whether it
+        was dropped."""
         cycle = self.c.state_store.get_cycle(cycle_id)
         name = cycle.candidate_collection
         if not name or not self.c.vector_store.collection_exists(name):
