@@ -186,7 +186,13 @@ def index(
     if not documents:
         raise InvalidInputError(f"no indexable documents found in {path}", field="path")
     console.print(f"loaded {len(documents)} documents; embedding and writing corpus {name!r}")
-    result = container.index_manager.reindex(name, documents, embedder=container.embedder, show_progress=True)
+    if name == container.settings.indexing.corpus and container.state_store.current_deployment(name) is not None:
+        # the corpus is under deployment records: switch through the deployer, or the next reconcile undoes it
+        from flywheel.loop import switch_to_new_version
+
+        result, _record = switch_to_new_version(container, documents, note="flywheel index", show_progress=True)
+    else:
+        result = container.index_manager.reindex(name, documents, embedder=container.embedder, show_progress=True)
     summary = _as_dict(result)
     if as_json:
         echo_json(summary)

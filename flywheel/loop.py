@@ -11,6 +11,7 @@ switch to it through the deployer), ``curate`` (curation only) and ``eval`` (cur
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInputError, NotFoundError
@@ -177,13 +178,34 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
         raise InvalidInputError(f"the reindex source {spec or 'live collection'} holds no documents", field="source")
     if ctx:
         ctx.step("embed", progress=0.2)
-    report = c.index_manager.build_version(corpus, documents, embedder=c.embedder)
-    if ctx:
-        ctx.step("switch", progress=0.9)
-    record = c.deployer.switch_collection(report.collection, note=f"reindex from {spec or 'live collection'}")
-    pruned = c.index_manager.prune(corpus, protect=c.deployer.collections_in_use())
+    report, record = switch_to_new_version(
+        c, documents, note=f"reindex from {spec or 'live collection'}",
+        on_built=(lambda: ctx.step("switch", progress=0.9)) if ctx else None,
+    )  # fmt: skip
     return {"collection": report.collection, "deployment_id": record.id, "embedded": report.embedded,
-            "reused": report.reused, "documents": report.documents, "pruned": pruned}  # fmt: skip
+            "reused": report.reused, "documents": report.documents, "pruned": list(report.pruned)}  # fmt: skip
+
+
+def switch_to_new_version(
+    c: Container,
+    documents: Sequence[Any],
+    *,
+    note: str,
+    show_progress: bool = False,
+    on_built: Callable[[], None] | None = None,
+) -> tuple[Any, Any]:
+    """Build a new version of the corpus from ``documents`` with the ACTIVE embedder (incrementally) and switch to it
+    through the deployer (alias + deployment record, so ``reconcile`` keeps it and ``rollback`` can undo it), then
+    prune old versions except those that may serve again. Returns (the build report, the deployment record)."""
+    import dataclasses
+
+    corpus = c.settings.indexing.corpus
+    report = c.index_manager.build_version(corpus, documents, embedder=c.embedder, show_progress=show_progress)
+    if on_built is not None:
+        on_built()
+    record = c.deployer.switch_collection(report.collection, note=note)
+    pruned = c.index_manager.prune(corpus, protect=c.deployer.collections_in_use())
+    return dataclasses.replace(report, swapped=True, pruned=tuple(pruned)), record
 
 
 def curate_job(c: Container, ctx: JobContext) -> dict[str, Any]:

@@ -78,6 +78,22 @@ def test_index_query_versions_round_trip(container: Container, kb: Path) -> None
     assert data["alias"] == "faq__v2"
 
 
+@pytest.mark.integration
+def test_index_of_a_deployed_corpus_switches_through_the_deployer(container: Container, kb: Path) -> None:
+    assert _run(container, "index", str(kb)).exit_code == 0
+    first = container.deployer.current()  # a deployment record now governs the corpus
+    (kb / "shipping.txt").write_text("Express shipping takes one working day.\n")
+    again = _run(container, "index", str(kb), "--json")
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert (report["collection"], report["swapped"], report["embedded"]) == ("faq__v2", True, 1)
+    assert container.deployer.current().live_collection == "faq__v2"
+    assert container.deployer.reconcile() == []  # before, reconcile moved the alias back to faq__v1
+    assert container.vector_store.get_alias("faq") == "faq__v2"
+    container.deployer.rollback(reason="bad edit")
+    assert container.vector_store.get_alias("faq") == first.live_collection == "faq__v1"
+
+
 BAD_COMMANDS = [
     ("missing path", ["index", "/no/such/folder"], 2, "path does not exist: /no/such/folder"),
     ("no source", ["index"], 2, "give exactly one source"),
