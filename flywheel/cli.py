@@ -187,9 +187,12 @@ def index(
         raise InvalidInputError(f"no indexable documents found in {path}", field="path")
     console.print(f"loaded {len(documents)} documents; embedding and writing corpus {name!r}")
     if name == container.settings.indexing.corpus and container.state_store.current_deployment(name) is not None:
-        # the corpus is under deployment records: switch through the deployer, or the next reconcile undoes it
+        # the corpus is under deployment records: switch through the deployer, or the next reconcile undoes it;
+        # approved corrections are passed back, as the reindex job does, so they survive
+        from flywheel.corpus import approved_corrections
         from flywheel.loop import switch_to_new_version
 
+        documents = documents + approved_corrections(container, name)
         result, _record = switch_to_new_version(container, documents, note="flywheel index", show_progress=True)
     else:
         result = container.index_manager.reindex(name, documents, embedder=container.embedder, show_progress=True)

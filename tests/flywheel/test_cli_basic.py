@@ -79,15 +79,24 @@ def test_index_query_versions_round_trip(container: Container, kb: Path) -> None
 
 
 @pytest.mark.integration
-def test_index_of_a_deployed_corpus_switches_through_the_deployer(container: Container, kb: Path) -> None:
+def test_index_of_a_deployed_corpus_switches_through_the_deployer(
+    container: Container, kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flywheel.corpus
+    from indexing.manager import correction_document
+
     assert _run(container, "index", str(kb)).exit_code == 0
     first = container.deployer.current()  # a deployment record now governs the corpus
+    approved = correction_document(correction_id="c1", query_id="q1", text="Loyalty points expire after a year.")
+    monkeypatch.setattr(flywheel.corpus, "approved_corrections", lambda c, corpus: [approved])
     (kb / "shipping.txt").write_text("Express shipping takes one working day.\n")
     again = _run(container, "index", str(kb), "--json")
     assert again.exit_code == 0, again.output
     report = json.loads(again.stdout)
-    assert (report["collection"], report["swapped"], report["embedded"]) == ("faq__v2", True, 1)
+    assert (report["collection"], report["swapped"], report["embedded"]) == ("faq__v2", True, 2)  # edit + correction
     assert container.deployer.current().live_collection == "faq__v2"
+    texts = [p.payload["text"] for p in container.vector_store.scroll("faq__v2")]
+    assert "Loyalty points expire after a year." in texts  # approved corrections survive, as in the reindex job
     assert container.deployer.reconcile() == []  # before, reconcile moved the alias back to faq__v1
     assert container.vector_store.get_alias("faq") == "faq__v2"
     container.deployer.rollback(reason="bad edit")
