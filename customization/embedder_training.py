@@ -121,7 +121,8 @@ class EmbedderTrainingConfig:
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any], **defaults: Any) -> EmbedderTrainingConfig:
         """``defaults`` updated by ``overrides`` (user input: a job's or a simulation's recipe). Raises
-        ``InvalidInputError`` naming the valid fields for an unknown key, and for a value the config refuses."""
+        ``InvalidInputError`` naming the valid fields for an unknown key, for a value of another type than the field
+        declares, and for a value the config's own checks refuse."""
         declared = {f.name: str(f.type).replace(" ", "") for f in fields(cls)}
         unknown = sorted(set(overrides) - set(declared))
         if unknown:
@@ -131,10 +132,7 @@ class EmbedderTrainingConfig:
             )
         for key, value in overrides.items():
             _check_type(key, value, declared[key])
-        try:
-            return cls(**{**defaults, **overrides})
-        except TypeError as exc:  # a value of a type the checks cannot compare, e.g. "epochs": "three"
-            raise InvalidInputError(f"bad embedder training setting: {exc}", field="training") from exc
+        return cls(**{**defaults, **overrides})
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from core.errors import InvalidInputError, NotFoundError
+from core.settings import DeploySettings
 from core.types import ModelKind
 from flywheel.jobs import JobContext, JobRunner, ParamsCheck
 
@@ -82,7 +83,7 @@ def job_param_checks(c: Container) -> dict[str, ParamsCheck]:
 
 
 # ------------------------------------------------------------------------------------- job params (submit time)
-DEPLOY_MODES = ("promote", "canary", "shadow")
+DEPLOY_MODES: tuple[str, ...] = get_args(DeploySettings.model_fields["mode"].annotation)
 
 
 def _known_params(kind: str, params: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
