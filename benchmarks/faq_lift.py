@@ -93,14 +93,23 @@ def train_naive(base: Path, train: list[dict[str, Any]], out: Path, *, seed: int
     return time.perf_counter() - started
 
 
-def train_ours(base: Path, train: list[dict[str, Any]], corpus: list[str], out: Path, overrides: dict) -> dict:
-    """``train_embedder`` with its defaults (plus ``overrides``) on the same pairs; returns its metrics."""
+def train_ours(
+    base: Path,
+    train: list[dict[str, Any]],
+    corpus: list[str],
+    out: Path,
+    overrides: dict,
+    models_dir: Path | None = None,
+) -> dict:
+    """``train_embedder`` with its defaults (plus ``overrides``) on the same pairs; returns its metrics.
+    ``models_dir``: where the packaged teacher is extracted (``{"teacher": "mpnet"}``)."""
     from core.types import ContrastivePair
     from customization.embedder_training import EmbedderTrainingConfig, train_embedder
 
     pairs = [ContrastivePair(query=r["q"], positive=r["a"], provenance=[r["id"]]) for r in train]
     config = EmbedderTrainingConfig(**{"show_progress": False, "device": "cpu", **overrides})
-    return train_embedder(pairs, base_model_path=base, corpus_passages=corpus, output_dir=out, config=config)
+    return train_embedder(pairs, base_model_path=base, corpus_passages=corpus, output_dir=out, config=config,
+                          base_models_dir=models_dir)  # fmt: skip
 
 
 def lift(row: dict[str, float], base: dict[str, float]) -> dict[str, float]:
@@ -109,7 +118,7 @@ def lift(row: dict[str, float], base: dict[str, float]) -> dict[str, float]:
 
 
 def run_arm(
-    arm: str, split_seed: int, train_seed: int, overrides: dict, out: str
+    arm: str, split_seed: int, train_seed: int, overrides: dict, out: str, models_dir: str | None = None
 ) -> tuple[str, int, dict[str, float], dict[str, Any]]:
     """Train (unless ``untuned``) and evaluate one arm in this process; returns (arm, seed, metrics, training info)."""
     import torch
@@ -127,7 +136,8 @@ def run_arm(
     if arm == "naive":
         info["train_seconds"] = round(train_naive(base, train, Path(out), seed=train_seed), 1)
     else:
-        info = train_ours(base, train, [r["a"] for r in faq], Path(out), {"seed": train_seed, **overrides})
+        info = train_ours(base, train, [r["a"] for r in faq], Path(out), {"seed": train_seed, **overrides},
+                          Path(models_dir) if models_dir else None)  # fmt: skip
     return arm, train_seed, evaluate(SentenceTransformer(out, device="cpu"), faq, held), info
 
 
@@ -152,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="training processes side by side")
     parser.add_argument("--skip-naive", action="store_true", help="only untuned vs ours (quicker iteration)")
     parser.add_argument("--config", default="{}", help="JSON overrides of EmbedderTrainingConfig for 'ours'")
+    parser.add_argument(
+        "--cache-dir", default=None, help="where a packaged teacher is extracted (default: a temporary directory)"
+    )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
     trained = ["ours"] if args.skip_naive else ["naive", "ours"]
@@ -161,8 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="faq-lift-") as tmp,
         ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
+        models_dir = Path(args.cache_dir or tmp) / "base_models"
+        if overrides.get("teacher") == "mpnet":
+            from customization.base_models import ensure_mpnet
+
+            ensure_mpnet(models_dir)  # once, before the arms start side by side
         jobs = [("untuned", seeds[0])] + [(arm, s) for s in seeds for arm in trained]
-        futures = [pool.submit(run_arm, arm, args.seed, s, overrides, str(Path(tmp) / f"{arm}-{s}")) for arm, s in jobs]
+        futures = [
+            pool.submit(run_arm, arm, args.seed, s, overrides, str(Path(tmp) / f"{arm}-{s}"), str(models_dir))
+            for arm, s in jobs
+        ]
         done = [f.result() for f in futures]
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     seconds: dict[str, list[float]] = {}
@@ -172,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if "train_seconds" in info:
             seconds.setdefault(arm, []).append(info["train_seconds"])
         if arm == "ours":
-            ours_rows = {k: v for k, v in info.items() if k.endswith(("pairs", "negatives")) or k == "rows"}
+            keep = ("pairs", "negatives", "queries", "teacher_train_seconds")
+            ours_rows = {k: v for k, v in info.items() if k.endswith(keep) or k == "rows"}
     results = {arm: mean_row(list(rows.values())) for arm, rows in per_seed.items()}
     lifts = {name: lift(row, results["untuned"]) for name, row in results.items() if name != "untuned"}
     print(f"mean over training seeds {seeds}")

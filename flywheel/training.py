@@ -65,7 +65,7 @@ def train_embedder_version(
 
     cfg = c.settings.training
     config = EmbedderTrainingConfig.from_overrides(
-        overrides or {}, epochs=cfg.epochs, seed=cfg.seed, min_pairs=cfg.min_pairs
+        overrides or {}, epochs=cfg.epochs, seed=cfg.seed, min_pairs=cfg.min_pairs, teacher=cfg.embedder_teacher
     )
     usable_pairs(pairs, config)  # fail on too few rows before loading anything
     parent = embedder_parent(c)
@@ -73,7 +73,8 @@ def train_embedder_version(
     passages = live_passages(c, c.settings.indexing.corpus)
 
     def run(out: Path) -> dict[str, Any]:
-        return train_embedder(pairs, base_model_path=base, corpus_passages=passages, output_dir=out, config=config)
+        return train_embedder(pairs, base_model_path=base, corpus_passages=passages, output_dir=out, config=config,
+                              base_models_dir=c.settings.data_dir / "base_models")  # fmt: skip
 
     return register_trained(
         c, ModelKind.EMBEDDER, manifest, parent=parent, config=config, train=run, extra_metrics=extra_metrics

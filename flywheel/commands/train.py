@@ -57,6 +57,12 @@ def train_embedder_cmd(
     dataset_version: int = _DATASET_VERSION,
     epochs: int = _EPOCHS,
     seed: int = _SEED,
+    teacher: str | None = typer.Option(
+        None,
+        "--teacher",
+        help="distill a bigger model: 'mpnet' (packaged all-mpnet-base-v2) or a model dir "
+        "(default: settings.training.embedder_teacher)",
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Fine-tune the embedder on a contrastive dataset, from the base model or the live one (training.embedder_start,
@@ -66,7 +72,8 @@ def train_embedder_cmd(
 
     c = container_of(ctx)
     pairs, manifest = _read(c, DatasetKind.CONTRASTIVE, dataset_version)
-    _report(train_embedder_version(c, pairs, manifest, overrides=_overrides(epochs, seed)), as_json)
+    overrides = _overrides(epochs, seed) | ({"teacher": teacher} if teacher else {})
+    _report(train_embedder_version(c, pairs, manifest, overrides=overrides), as_json)
 
 
 @train_app.command("generator")

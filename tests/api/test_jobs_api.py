@@ -99,6 +99,7 @@ BAD_PARAMS = [
     ("cycle", {"embedder": {"epochz": 3}}, 422, "unknown embedder training setting(s) epochz; valid: batch_size"),
     ("cycle", {"embedder": {"epochs": "three"}}, 422, "embedder training setting epochs must be int, got 'three'"),
     ("cycle", {"embedder": {"epochs": 0}}, 422, "epochs must be >= 1"),
+    ("cycle", {"embedder": {"teacher": "/no/model"}}, 422, "teacher must be 'mpnet' or a sentence-transformers"),
     ("cycle", {"embedder": [1]}, 422, "params.embedder must be an object"),
     ("cycle", {"modes": "canary"}, 422, "unknown cycle job param(s) modes; valid: mode, embedder"),
     ("reindex", {"source": "/no/such.jsonl"}, 422, "reindex source is not builtin:faq"),

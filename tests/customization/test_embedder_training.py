@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import InvalidInputError, NotEnoughDataError
@@ -127,3 +128,88 @@ def test_when_base_model_dir_is_not_a_model_then_invalid_input(
             output_dir=tmp_path / "o",
             config=EmbedderTrainingConfig(**TINY),
         )
+
+
+class _WordTeacher:
+    """A stand-in teacher: bag-of-words vectors over a tiny vocabulary (a sentence lands on the passage it shares
+    most words with)."""
+
+    vocab = ("roof", "tiles", "gutters", "permit", "municipality", "drawings", "leaves", "spring")
+
+    def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        rows = np.array([[t.lower().count(w) + 0.01 for w in self.vocab] for t in texts], dtype="float32")
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+ROOF = "Roof tiles last thirty years. Check the roof tiles every spring. Gutters clog with leaves in autumn."
+PERMIT = "A permit comes from the municipality. The municipality wants drawings of the permit work. Apply early."
+
+
+@pytest.mark.unit
+def test_distillation_rows_label_every_row_with_the_teachers_vectors_and_pseudo_queries_find_their_passage() -> None:
+    from customization.distillation import distillation_rows
+
+    rows = distillation_rows(
+        _WordTeacher(), anchors=["how long do tiles last"], positives=[ROOF], negatives=[PERMIT],
+        corpus=[ROOF, PERMIT, ROOF], per_passage=2, min_words=4, seed=3,
+    )  # fmt: skip
+    cols = rows.columns
+    assert rows.stats == {"distill_queries": 4}  # 2 sentences from each distinct passage
+    assert len(cols["anchor"]) == len(cols["positive"]) == len(cols["negative"]) == len(cols["label"]) == 5
+    for anchor, positive, negative in zip(cols["anchor"][1:], cols["positive"][1:], cols["negative"][1:], strict=True):
+        assert anchor in positive and positive != negative  # the teacher ranks a sentence's own passage first
+    dims = len(_WordTeacher.vocab)
+    assert all(len(label) == 3 * dims + 1 for label in cols["label"])
+    assert [label[-1] for label in cols["label"]] == [1.0, 0.0, 0.0, 0.0, 0.0]  # feedback row vs teacher-only rows
+    anchor_vector = _WordTeacher().encode(["how long do tiles last"])[0]
+    assert np.allclose(cols["label"][0][:dims], anchor_vector)
+
+
+@pytest.mark.unit
+def test_distillation_loss_is_zero_when_the_student_already_scores_like_the_teacher() -> None:
+    import torch
+
+    from customization.distillation import distillation_loss
+
+    vectors = torch.nn.functional.normalize(torch.randn(3, 2, 6, generator=torch.Generator().manual_seed(0)), dim=-1)
+
+    class Echo(torch.nn.Module):  # a "student" whose embeddings are exactly the teacher's
+        def forward(self, features: dict) -> dict:
+            return {"sentence_embedding": features["v"]}
+
+    features = [{"v": vectors[:, 0]}, {"v": vectors[:, 1]}]
+    mask = torch.tensor([[1.0], [0.0], [1.0]])
+    labels = torch.cat([vectors.reshape(3, -1), mask], dim=1)
+    assert distillation_loss(Echo(), scale=20.0, ce_weight=0.0)(features, labels).item() == pytest.approx(0, abs=1e-5)
+    with_ce = distillation_loss(Echo(), scale=20.0, ce_weight=1.0)(features, labels).item()
+    scores = vectors[:, 0] @ vectors[:, 1].T * 20.0
+    ce = torch.nn.functional.cross_entropy(scores, torch.arange(3), reduction="none")
+    assert with_ce == pytest.approx(((ce[0] + ce[2]) / 2).item(), abs=1e-4)  # the teacher-only row is left out
+
+
+@pytest.mark.unit
+def test_when_the_teacher_is_neither_packaged_nor_a_model_dir_then_invalid_input(tmp_path: Path) -> None:
+    from customization.distillation import resolve_teacher
+
+    with pytest.raises(InvalidInputError, match="sentence-transformers model directory"):
+        resolve_teacher(str(tmp_path), base_models_dir=tmp_path)
+    with pytest.raises(InvalidInputError, match="base-models directory"):
+        resolve_teacher("mpnet", base_models_dir=None)
+    with pytest.raises(InvalidInputError):
+        EmbedderTrainingConfig(distill_ce_weight=-1.0)
+
+
+@pytest.mark.integration
+def test_distilled_training_fine_tunes_the_teacher_then_trains_the_student_on_its_labels(
+    minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str], tmp_path: Path
+) -> None:
+    config = EmbedderTrainingConfig(**TINY, teacher=str(minilm_path), distill_queries_per_passage=1)
+    metrics = train_embedder(
+        faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path, config=config
+    )
+    assert metrics["teacher"] == str(minilm_path) and metrics["teacher_steps"] == 2  # 16 pairs, batch 8
+    assert metrics["distill_queries"] > 0
+    assert metrics["rows"] == metrics["feedback_pairs"] + metrics["distill_queries"]
+    assert metrics["steps"] == -(-metrics["rows"] // 8)
+    assert not (tmp_path / ".teacher").exists() and not (tmp_path / ".trainer").exists()
+    assert load_sentence_transformer(tmp_path, device="cpu").encode(["roof"]).shape == (1, 384)

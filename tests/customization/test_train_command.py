@@ -54,6 +54,10 @@ def test_when_rows_are_too_few_then_exit_2_says_how_many_and_nothing_is_register
     result, container = _invoke(settings, "train", "embedder")
     assert result.exit_code == 2 and "got 3" in result.output
     assert container.registry.list(ModelKind.EMBEDDER) == []
+    repo.write(DatasetKind.CONTRASTIVE, [ContrastivePair(f"q{i}", f"p{i}") for i in range(40)])
+    result, container = _invoke(settings, "train", "embedder", "--teacher", "/no/such/model")
+    assert result.exit_code == 2 and "teacher must be 'mpnet' or a sentence-transformers" in result.output
+    assert container.registry.list(ModelKind.EMBEDDER) == []
 
 
 @pytest.mark.integration

@@ -122,6 +122,12 @@ BAD_COMMANDS = [
     ),
     ("simulate bad recipe value", ["simulate", "--training", '{"epochs": 0}'], 2, "epochs must be >= 1"),
     ("simulate gate holdout", ["simulate", "--gate-holdout", "1.5"], 2, "gate_holdout_share must be in (0, 1)"),
+    (
+        "simulate bad teacher",
+        ["simulate", "--training", '{"teacher": "/no/such/model"}'],
+        2,
+        "teacher must be 'mpnet' or a sentence-transformers model directory; got /no/such/model",
+    ),
     ("cycle mode", ["cycle", "--mode", "sideways"], 2, "mode must be one of promote, canary, shadow"),
     ("reindex source", ["reindex", "--source", "/no/such.jsonl"], 2, "reindex source is not builtin:faq"),
     ("eval candidate", ["eval", "--candidate", "nope"], 3, "no cycle or collection named 'nope'"),
