@@ -20,9 +20,11 @@ training seeds 42 and 1: real pairs only 0.776; plus three sampled questions per
 the base model ranks first 0.773; a throwaway run with one greedy question per passage 0.766); appending them to
 the passages (doc2query expansion) lowers the untuned model's 0.693 to 0.626-0.688. Score ensembles do not help
 either: the fine-tuned model mixed with the base model (0.6 / 0.75 / 0.9 of the fine-tuned score) 0.774 / 0.779 /
-0.779, two seeds averaged 0.786 / 0.775, all four 0.778. The defaults are therefore plain MNRL at lr 5e-5 over
-the feedback pairs plus the agent-marked negatives (real judgements, which the FAQ benchmark does not have);
-mining, pseudo-queries and warm-up are opt-in:
+0.779, two seeds averaged 0.786 / 0.775, all four 0.778. What does move it is a bigger model's knowledge:
+distilling the packaged all-mpnet-base-v2, fine-tuned on the same pairs, into MiniLM (``teacher="mpnet"``, see
+``customization.distillation``) gives 0.804 / 0.708 over three seeds (+16.0% / +20.6%), at ~9x the CPU training
+time. The defaults are plain MNRL at lr 5e-5 over the feedback pairs plus the agent-marked negatives (real
+judgements, which the FAQ benchmark does not have); the teacher, mining, pseudo-queries and warm-up are opt-in:
 
 1. Feedback pairs (query -> agent-confirmed passage) below ``min_pair_weight`` are dropped.
 2. Hard negatives: the agent-marked irrelevant passages first; with ``mine`` on, pairs without one get a negative
