@@ -149,10 +149,6 @@ def distillation_loss(model: Any, *, scale: float, ce_weight: float) -> Any:
                 loss = loss + ce_weight * (ce * feedback).sum() / feedback.sum().clamp(min=1.0)
             return loss
 
-        @property
-        def citation(self) -> str:
-            return "listwise distillation (KL over in-batch candidates), cf. RocketQAv2 / GPL"
-
     return DistillationLoss()
 
 
