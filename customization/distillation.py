@@ -26,7 +26,6 @@ recall@1 (the defaults below). The benchmark with those defaults, mean of traini
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,9 +34,16 @@ from typing import Any
 
 from core.errors import InvalidInputError
 
-logger = logging.getLogger(__name__)
-
 PACKAGED_TEACHER = "mpnet"
+
+
+def check_teacher(teacher: str | None) -> None:
+    """``InvalidInputError`` unless ``teacher`` is off, the packaged one or a sentence-transformers directory."""
+    if teacher is not None and teacher != PACKAGED_TEACHER and not (Path(teacher) / "config.json").is_file():
+        raise InvalidInputError(
+            f"teacher must be {PACKAGED_TEACHER!r} or a sentence-transformers model directory; got {teacher}",
+            field="teacher",
+        )
 
 
 def resolve_teacher(teacher: str, *, base_models_dir: Path | None) -> Path:
@@ -49,13 +55,8 @@ def resolve_teacher(teacher: str, *, base_models_dir: Path | None) -> Path:
         from customization.base_models import ensure_mpnet
 
         return ensure_mpnet(base_models_dir)
-    path = Path(teacher)
-    if not (path / "config.json").is_file():
-        raise InvalidInputError(
-            f"teacher must be {PACKAGED_TEACHER!r} or a sentence-transformers model directory; got {teacher}",
-            field="teacher",
-        )
-    return path
+    check_teacher(teacher)
+    return Path(teacher)
 
 
 @dataclass(slots=True)
@@ -152,4 +153,11 @@ def distillation_loss(model: Any, *, scale: float, ce_weight: float) -> Any:
     return DistillationLoss()
 
 
-__all__ = ["PACKAGED_TEACHER", "DistillationRows", "distillation_loss", "distillation_rows", "resolve_teacher"]
+__all__ = [
+    "PACKAGED_TEACHER",
+    "DistillationRows",
+    "check_teacher",
+    "distillation_loss",
+    "distillation_rows",
+    "resolve_teacher",
+]

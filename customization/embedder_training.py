@@ -51,6 +51,7 @@ from typing import Any
 
 from core.errors import InvalidInputError, NotEnoughDataError
 from core.types import ContrastivePair
+from customization.distillation import check_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +135,7 @@ class EmbedderTrainingConfig:
             raise InvalidInputError("learning_rate must be > 0", field="learning_rate")
         if self.distill_queries_per_passage < 0 or self.distill_ce_weight < 0:
             raise InvalidInputError("distillation settings must be >= 0", field="distill_queries_per_passage")
-        if self.teacher is not None and self.teacher != "mpnet" and not (Path(self.teacher) / "config.json").is_file():
-            raise InvalidInputError(
-                f"teacher must be 'mpnet' or a sentence-transformers model directory; got {self.teacher}",
-                field="teacher",
-            )
+        check_teacher(self.teacher)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the registry manifest)."""
