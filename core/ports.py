@@ -28,6 +28,17 @@ from core.types import (
 )
 
 
+class ProgressCallback(Protocol):
+    """Told how far a long piece of work (embedding a corpus, a training run) has got.
+
+    Called with ``(done, total)`` in the work's own units (chunks, optimizer steps) after each unit of progress. It
+    may raise to stop the work: a job raises ``JobCancelled`` from it when cancellation was requested, and the work
+    cleans up what it half-built as for any other error.
+    """
+
+    def __call__(self, done: int, total: int) -> None: ...
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Text -> L2-normalised float32 vectors of shape ``(n, dim)``."""
@@ -261,6 +272,7 @@ __all__ = [
     "PassageIndex",
     "PiiFinding",
     "PiiScrubber",
+    "ProgressCallback",
     "ProvenanceLedger",
     "QueryLog",
     "Reranker",

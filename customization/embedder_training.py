@@ -50,8 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInputError, NotEnoughDataError
+from core.ports import ProgressCallback
 from core.types import ContrastivePair
 from customization.distillation import check_teacher
+from customization.progress import part_of, trainer_callback
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +360,7 @@ def train_embedder(
     output_dir: Path | str,
     config: EmbedderTrainingConfig | None = None,
     base_models_dir: Path | str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the embedder at ``base_model_path`` on ``pairs`` and save it to ``output_dir``; return metrics.
 
@@ -365,7 +368,8 @@ def train_embedder(
     ``base_models_dir`` is where a packaged teacher is extracted (``config.teacher == "mpnet"``). Raises
     ``NotEnoughDataError`` when fewer than ``config.min_pairs`` usable pairs are given and ``InvalidInputError`` for a
     base model or teacher that cannot be loaded. Metrics: row counts by source, ``train_loss``, ``train_seconds``,
-    ``steps`` (and ``teacher_*`` figures when distilling).
+    ``steps`` (and ``teacher_*`` figures when distilling). ``on_progress(step, steps)`` follows the optimizer steps
+    (the teacher's fine-tune and the student's run as two halves when distilling); what it raises stops training.
     """
     import torch
     from datasets import Dataset
@@ -378,7 +382,10 @@ def train_embedder(
     out = Path(output_dir)
     teacher, teacher_metrics = None, {}
     if config.teacher:
-        teacher, teacher_metrics = _prepare_teacher(usable, corpus_passages, config, out, base_models_dir, device)
+        teacher, teacher_metrics = _prepare_teacher(
+            usable, corpus_passages, config, out, base_models_dir, device, on_progress=part_of(on_progress, 0, 2)
+        )
+        on_progress = part_of(on_progress, 1, 2)
     set_seed(config.seed)
     model = load_sentence_transformer(Path(base_model_path), device=device, max_seq_length=config.max_seq_length)
     rows = build_rows(usable, model=model, corpus=corpus_passages, config=config)
@@ -404,6 +411,7 @@ def train_embedder(
         args=training_arguments(config, output_dir=out / ".trainer", device=device),
         train_dataset=Dataset.from_dict(columns).shuffle(seed=config.seed),
         loss=loss,
+        callbacks=[trainer_callback(on_progress)] if on_progress is not None else None,
     )
     started = time.perf_counter()
     result = trainer.train()
@@ -424,6 +432,8 @@ def _prepare_teacher(
     out: Path,
     base_models_dir: Path | str | None,
     device: str,
+    *,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The teacher model, fine-tuned on ``pairs`` first (into ``out/.teacher``) unless ``teacher_fine_tune`` is off."""
     from dataclasses import replace
@@ -435,7 +445,7 @@ def _prepare_teacher(
     if config.teacher_fine_tune:
         logger.info("fine-tuning the teacher %s on %d pairs", path, len(pairs))
         tuned = train_embedder(pairs, base_model_path=path, corpus_passages=corpus, output_dir=out / ".teacher",
-                               config=replace(config, teacher=None))  # fmt: skip
+                               config=replace(config, teacher=None), on_progress=on_progress)  # fmt: skip
         metrics.update(teacher_train_seconds=tuned["train_seconds"], teacher_steps=tuned["steps"])
         path = out / ".teacher"
     return load_sentence_transformer(path, device=device, max_seq_length=config.max_seq_length), metrics

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInputError, NotEnoughDataError
+from core.ports import ProgressCallback
 from core.prompts import build_messages
 from core.types import SftExample
 
@@ -132,6 +133,7 @@ def train_generator_adapter(
     output_dir: Path | str,
     config: LoraConfig | None = None,
     encode: Encoder = encode_example,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter for the causal LM in ``base_model_dir`` and save it to ``output_dir``; return metrics.
 
@@ -141,7 +143,8 @@ def train_generator_adapter(
 
     Raises ``NotEnoughDataError`` (too few examples) and ``InvalidInputError`` (not a loadable causal LM with a chat
     template, or target modules it does not have). Metrics: ``examples``, ``steps``, ``train_loss`` (mean of the last
-    epoch), ``first_loss``, ``train_seconds``.
+    epoch), ``first_loss``, ``train_seconds``. ``on_progress(step, steps)`` follows the optimizer steps; what it raises
+    stops training.
     """
     import torch
     from transformers import set_seed
@@ -154,7 +157,9 @@ def train_generator_adapter(
     model = _peft_model(base, config)
     rows = [encode(tokenizer, e, config) for e in usable]
     started = time.perf_counter()
-    losses = _train_loop(model, rows, pad_id=tokenizer.pad_token_id, config=config, device=device)
+    losses = _train_loop(
+        model, rows, pad_id=tokenizer.pad_token_id, config=config, device=device, on_progress=on_progress
+    )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
@@ -192,7 +197,13 @@ def _load_base(model_dir: Path, *, device: str) -> tuple[Any, Any]:
 
 
 def _train_loop(
-    model: Any, rows: list[dict[str, list[int]]], *, pad_id: int, config: LoraConfig, device: str
+    model: Any,
+    rows: list[dict[str, list[int]]],
+    *,
+    pad_id: int,
+    config: LoraConfig,
+    device: str,
+    on_progress: ProgressCallback | None = None,
 ) -> list[float]:
     import torch
     from tqdm.auto import tqdm
@@ -221,6 +232,8 @@ def _train_loop(
                 losses.append(float(loss.detach()))
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
+                if on_progress is not None:
+                    on_progress(len(losses), total)
     model.eval()
     return losses
 

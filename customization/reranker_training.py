@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInputError, NotEnoughDataError
+from core.ports import ProgressCallback
 from core.types import RelevanceExample
+from customization.progress import trainer_callback
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +89,11 @@ def train_reranker(
     base_model_path: Path | str,
     output_dir: Path | str,
     config: RerankerTrainingConfig | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Train a cross-encoder from ``base_model_path`` (MiniLM) on ``examples``; save to ``output_dir``; metrics.
+
+    ``on_progress(step, steps)`` follows the optimizer steps; what it raises stops training.
 
     Raises ``NotEnoughDataError`` (too few examples or a missing class) and ``InvalidInputError`` (bad base model).
     """
@@ -123,8 +128,9 @@ def train_reranker(
         logging_steps=10_000,
     )
     trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=data.shuffle(seed=config.seed), loss=BinaryCrossEntropyLoss(model)
-    )
+        model=model, args=args, train_dataset=data.shuffle(seed=config.seed), loss=BinaryCrossEntropyLoss(model),
+        callbacks=[trainer_callback(on_progress)] if on_progress is not None else None,
+    )  # fmt: skip
     started = time.perf_counter()
     result = trainer.train()
     model.save_pretrained(str(out))

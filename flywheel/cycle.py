@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FlywheelError, NotEnoughDataError, NotFoundError
+from core.ports import ProgressCallback
 from core.types import DatasetKind, EvalCase
 from flywheel.deploy import BASE, Candidate
 from flywheel.jobs import JobCancelled, JobContext, JobSkipped
@@ -158,6 +159,7 @@ class _Run:
         self.comparison: Any = None
         self.verdict: Any = None
         self.guardrails: list[Any] = []
+        self.span = (0.0, 1.0)  # the running step's share of the job's progress
 
     def execute(self) -> None:
         plan: list[tuple[str, Callable[[], Any]]] = [
@@ -165,6 +167,7 @@ class _Run:
             ("evaluate", self.evaluate), ("gate", self.gate), ("deploy", self.deploy), ("report", self.report),
         ]  # fmt: skip
         for n, (name, fn) in enumerate(plan):
+            self.span = (n / len(plan), (n + 1) / len(plan))
             with self.step(name, progress=n / len(plan)) as detail:
                 detail.update(fn() or {})
 
@@ -188,6 +191,10 @@ class _Run:
         finally:
             self.c.state_store.update_cycle(self.id, steps=list(self.steps))
             logger.info("cycle step cycle_id=%s step=%s status=%s", self.id, name, entry["status"])
+
+    def reporter(self) -> ProgressCallback | None:
+        """Progress inside the running step (training steps, embedded chunks): job progress, heartbeat, cancel."""
+        return self.ctx.reporter(*self.span) if self.ctx is not None else None
 
     def skip(self, reason: str, **detail: Any) -> None:
         raise CycleSkipped(reason, {"cycle_id": self.id, **detail})
@@ -220,7 +227,8 @@ class _Run:
             if self.opts.min_pairs is not None:
                 overrides.setdefault("min_pairs", self.opts.min_pairs)
             trained = steps.train(self.c, datasets=self.datasets, overrides=overrides,
-                                  show_progress=self.opts.show_progress, cycle_id=self.id)  # fmt: skip
+                                  show_progress=self.opts.show_progress, cycle_id=self.id,
+                                  on_progress=self.reporter())  # fmt: skip
         except NotEnoughDataError as exc:
             self.skip(f"skipped: not enough data ({exc.have} of {exc.need}): {exc.message}", have=exc.have)
         models = trained["models"]
@@ -237,6 +245,7 @@ class _Run:
         info = steps.build_candidate(
             self.c, self.candidate.models, cycle_id=self.id, show_progress=self.opts.show_progress,
             on_created=lambda name: self.c.state_store.update_cycle(self.id, candidate_collection=name),
+            on_progress=self.reporter(),
         )  # fmt: skip
         self.candidate.collection = info["collection"]
         return info

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ConflictError, FlywheelError, InvalidInputError, NotEnoughDataError
+from core.ports import ProgressCallback
 from core.types import utcnow
 from flywheel.state import ACTIVE_JOB_STATUSES, JobRecord, JobStatus, StateStore
 
@@ -65,6 +67,24 @@ class JobContext:
     def progress(self, value: float) -> None:
         """Record progress 0..1 and the heartbeat."""
         self.state.update_job(self.job_id, progress=max(0.0, min(1.0, float(value))), heartbeat_at=utcnow())
+
+    def reporter(self, start: float, end: float, *, every_s: float = 2.0) -> ProgressCallback:
+        """A :class:`~core.ports.ProgressCallback` for one piece of work inside this job: ``(done, total)`` maps onto
+        job progress ``start..end``. It writes progress and the heartbeat (a long embed or training run keeps the job
+        visibly alive, so a CLI's stale-job reaping never takes it for dead) at most every ``every_s`` seconds and at
+        the end, and raises :class:`JobCancelled` there once cancellation was requested."""
+        last = [float("-inf")]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] < every_s and done < total:
+                return
+            last[0] = now
+            share = min(1.0, done / total) if total > 0 else 1.0
+            self.progress(start + (end - start) * share)
+            self.check_cancelled()
+
+        return report
 
     def cancelled(self) -> bool:
         """Whether cancellation was requested."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, get_args
 
 from core.errors import InvalidInputError, NotFoundError
+from core.ports import ProgressCallback
 from core.settings import DeploySettings
 from core.types import ModelKind
 from flywheel.jobs import JobContext, JobRunner, ParamsCheck
@@ -182,6 +183,7 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
     report, record = switch_to_new_version(
         c, documents, note=f"reindex from {spec or 'live collection'}",
         on_built=(lambda: ctx.step("switch", progress=0.9)) if ctx else None,
+        on_progress=ctx.reporter(0.2, 0.9) if ctx else None,
     )  # fmt: skip
     return {"collection": report.collection, "deployment_id": record.id, "embedded": report.embedded,
             "reused": report.reused, "documents": report.documents, "pruned": list(report.pruned)}  # fmt: skip
@@ -194,6 +196,7 @@ def switch_to_new_version(
     note: str,
     show_progress: bool = False,
     on_built: Callable[[], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[Any, Any]:
     """Build a new version of the corpus from ``documents`` with the ACTIVE embedder (incrementally) and switch to it
     through the deployer (alias + deployment record, so ``reconcile`` keeps it and ``rollback`` can undo it), then
@@ -201,7 +204,9 @@ def switch_to_new_version(
     import dataclasses
 
     corpus = c.settings.indexing.corpus
-    report = c.index_manager.build_version(corpus, documents, embedder=c.embedder, show_progress=show_progress)
+    report = c.index_manager.build_version(
+        corpus, documents, embedder=c.embedder, show_progress=show_progress, on_progress=on_progress
+    )
     if on_built is not None:
         on_built()
     record = c.deployer.switch_collection(report.collection, note=note)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.datasets import DatasetRepository
 from core.errors import InvalidInputError, NotFoundError
+from core.ports import ProgressCallback
 from core.types import DatasetKind, EvalCase, ModelKind
 from flywheel.arms import build_arm
 from flywheel.deploy import BASE, Candidate
@@ -149,7 +150,13 @@ def link_model(c: Container, kind: ModelKind, version: str, *, parent: str | Non
 
 # ---------------------------------------------------------------------------------------------------- training
 def train(
-    c: Container, *, datasets: dict[str, Any], overrides: dict[str, Any], show_progress: bool, cycle_id: str
+    c: Container,
+    *,
+    datasets: dict[str, Any],
+    overrides: dict[str, Any],
+    show_progress: bool,
+    cycle_id: str,
+    on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Train the cycle's candidate models on the newest (cumulative) curated datasets and register them:
 
@@ -160,9 +167,11 @@ def train(
       that serves adapters) and an SFT dataset exists.
 
     A reranker or generator with too little data is left out (the arm keeps the live version) with the reason in
-    ``skipped``. Returns ``{"models": {kind: version}, "skipped": {kind: reason}}``.
+    ``skipped``. Returns ``{"models": {kind: version}, "skipped": {kind: reason}}``. ``on_progress`` follows the
+    training runs, one equal share per model that may be trained.
     """
     from core.errors import NotEnoughDataError
+    from customization.progress import part_of
     from flywheel.training import train_embedder_version, train_generator_version, train_reranker_version
 
     repo = datasets_repo(c)
@@ -174,16 +183,20 @@ def train(
 
     pairs, manifest = rows(DatasetKind.CONTRASTIVE)
     fields = {"show_progress": show_progress, **overrides}
-    trained = {ModelKind.EMBEDDER: (train_embedder_version(c, pairs, manifest, overrides=fields, extra_metrics=tag),
-                                    manifest)}  # fmt: skip
-    skipped: dict[str, str] = {}
     optional = (
         (ModelKind.RERANKER, DatasetKind.RELEVANCE, c.settings.training.train_reranker, train_reranker_version),
         (ModelKind.GENERATOR_ADAPTER, DatasetKind.SFT, c.settings.training.train_generator, train_generator_version),
     )
+    parts = 1 + sum(1 for *_, wanted, _fn in optional if wanted)
+    trained = {ModelKind.EMBEDDER: (train_embedder_version(c, pairs, manifest, overrides=fields, extra_metrics=tag,
+                                                           on_progress=part_of(on_progress, 0, parts)),
+                                    manifest)}  # fmt: skip
+    skipped: dict[str, str] = {}
+    part = 0
     for model_kind, data_kind, wanted, fn in optional:
         if not wanted:
             continue
+        part += 1
         if data_kind.value not in datasets:
             skipped[model_kind.value] = f"no {data_kind.value} dataset was curated"
             continue
@@ -193,7 +206,8 @@ def train(
         examples, data_manifest = rows(data_kind)
         try:
             trained[model_kind] = (fn(c, examples, data_manifest, overrides={"show_progress": show_progress},
-                                      extra_metrics=tag), data_manifest)  # fmt: skip
+                                      extra_metrics=tag, on_progress=part_of(on_progress, part, parts)),
+                                   data_manifest)  # fmt: skip
         except NotEnoughDataError as exc:
             skipped[model_kind.value] = f"not enough data ({exc.have} of {exc.need}): {exc.message}"
             logger.info("cycle %s: %s not trained: %s", cycle_id, model_kind.value, exc.message)
@@ -207,10 +221,10 @@ def train(
 
 def build_candidate(
     c: Container, models: dict[str, str | None], *, cycle_id: str, show_progress: bool,
-    on_created: Any = None,
+    on_created: Any = None, on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Re-embed the live corpus (documents + correction passages) with the candidate embedder into a new collection
-    version; the alias does not move."""
+    version; the alias does not move. ``on_progress`` counts embedded chunks."""
     from flywheel.arms import load_embedder
     from flywheel.corpus import live_documents
 
@@ -218,7 +232,9 @@ def build_candidate(
     live = c.index_manager.live_collection(corpus)
     embedder = load_embedder(c, models.get(ModelKind.EMBEDDER.value))
     documents = live_documents(c, corpus)
-    report = c.index_manager.build_version(corpus, documents, embedder=embedder, show_progress=show_progress)
+    report = c.index_manager.build_version(
+        corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
+    )
     if on_created is not None:
         on_created(report.collection)
     sources = [("collection", live)]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.ports import ProgressCallback
 from core.types import ModelKind
 from flywheel.deploy import BASE
 
@@ -57,6 +58,7 @@ def train_embedder_version(
     *,
     overrides: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ModelVersion:
     """Fine-tune an embedder on contrastive ``pairs`` (+ the live corpus for mining) -> candidate version."""
     from customization.embedder_training import EmbedderTrainingConfig, train_embedder, usable_pairs
@@ -74,7 +76,7 @@ def train_embedder_version(
 
     def run(out: Path) -> dict[str, Any]:
         return train_embedder(pairs, base_model_path=base, corpus_passages=passages, output_dir=out, config=config,
-                              base_models_dir=c.settings.data_dir / "base_models")  # fmt: skip
+                              base_models_dir=c.settings.data_dir / "base_models", on_progress=on_progress)  # fmt: skip
 
     return register_trained(
         c, ModelKind.EMBEDDER, manifest, parent=parent, config=config, train=run, extra_metrics=extra_metrics
@@ -88,6 +90,7 @@ def train_reranker_version(
     *,
     overrides: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ModelVersion:
     """Train a cross-encoder (from the MiniLM weights) on relevance ``examples`` -> candidate version."""
     from customization.reranker_training import RerankerTrainingConfig, check_examples, train_reranker
@@ -98,7 +101,7 @@ def train_reranker_version(
     base = Path(c.settings.embedder.model_path or default_model_path())
 
     def run(out: Path) -> dict[str, Any]:
-        return train_reranker(examples, base_model_path=base, output_dir=out, config=config)
+        return train_reranker(examples, base_model_path=base, output_dir=out, config=config, on_progress=on_progress)
 
     return register_trained(
         c, ModelKind.RERANKER, manifest, parent=None, config=config, train=run, extra_metrics=extra_metrics
@@ -112,6 +115,7 @@ def train_generator_version(
     *,
     overrides: dict[str, Any] | None = None,
     extra_metrics: dict[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ModelVersion:
     """LoRA-tune the generator (``generator.model_dir``, default SmolLM2-135M) on SFT ``examples`` -> candidate."""
     from customization.base_models import ensure_smollm2
@@ -123,7 +127,9 @@ def train_generator_version(
     base = c.settings.generator.model_dir or ensure_smollm2(c.settings.data_dir / "base_models")
 
     def run(out: Path) -> dict[str, Any]:
-        metrics = train_generator_adapter(examples, base_model_dir=base, output_dir=out, config=config)
+        metrics = train_generator_adapter(
+            examples, base_model_dir=base, output_dir=out, config=config, on_progress=on_progress
+        )
         return {**metrics, "base_model_dir": str(base)}
 
     return register_trained(

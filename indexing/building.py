@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from core.errors import InvalidInputError
-from core.ports import Embedder, VectorStore
+from core.ports import Embedder, ProgressCallback, VectorStore
 from core.types import Chunk, Document, Metadata, Point
 from indexing.chunking import Chunker
 from indexing.loaders import RESERVED_METADATA_KEYS
 
-EMBED_BATCH = 2048
+EMBED_BATCH = 256  # chunks per embed + upsert round: the grain of progress reports and cancellation
 
 
 @runtime_checkable
@@ -133,8 +133,13 @@ def embed_into(
     *,
     embedder: Embedder,
     progress: bool,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[int, float]:
-    """Chunk, embed and upsert ``documents`` into ``name``. Returns (chunks embedded, seconds embedding)."""
+    """Chunk, embed and upsert ``documents`` into ``name``. Returns (chunks embedded, seconds embedding).
+
+    ``on_progress(done, total)`` is called in chunks after every batch (a job's progress and heartbeat); whatever it
+    raises stops the build.
+    """
     chunks = chunker.chunk(documents)
     if not chunks:
         return 0, 0.0
@@ -150,6 +155,8 @@ def embed_into(
             points = [Point(id=c.id, vector=v, payload=_payload(c)) for c, v in zip(part, vectors, strict=True)]
             store.upsert(name, points)
             bar.update(len(part))
+            if on_progress is not None:
+                on_progress(start + len(part), len(chunks))
     return len(chunks), embed_seconds
 
 

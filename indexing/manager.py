@@ -27,7 +27,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoundError, StorageError
-from core.ports import Embedder, VectorStore
+from core.ports import Embedder, ProgressCallback, VectorStore
 from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
 from indexing.building import (
     ReindexReport,
@@ -114,7 +114,13 @@ class IndexManager:
 
     # ------------------------------------------------------------------------------------------------ builds
     def reindex(
-        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool = False
+        self,
+        corpus: str,
+        documents: Sequence[Document],
+        *,
+        embedder: Embedder,
+        show_progress: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> ReindexReport:
         """Build a new version from ``documents`` (incrementally), swap the alias to it, prune old versions.
 
@@ -123,7 +129,9 @@ class IndexManager:
             StorageError / UpstreamUnavailableError: the store failed; the alias is left on the previous version.
         """
         with self._lock:
-            report = self._build(corpus, documents, embedder=embedder, show_progress=show_progress)
+            report = self._build(
+                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
+            )
             try:
                 self.store.set_alias(corpus, report.collection)
             except BaseException:
@@ -141,18 +149,33 @@ class IndexManager:
         return replace(report, swapped=True, pruned=pruned)
 
     def build_version(
-        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool = False
+        self,
+        corpus: str,
+        documents: Sequence[Document],
+        *,
+        embedder: Embedder,
+        show_progress: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> ReindexReport:
         """Build a new version without moving the alias (a candidate embedder's collection).
 
         Chunks are reused from the live version only when the embedder version (and chunking) match; a different
-        embedder version always re-embeds everything.
+        embedder version always re-embeds everything. ``on_progress(done, total)`` counts embedded chunks; if it
+        raises (a cancelled job), the half-built version is dropped and the error propagates.
         """
         with self._lock:
-            return self._build(corpus, documents, embedder=embedder, show_progress=show_progress)
+            return self._build(
+                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
+            )
 
     def _build(
-        self, corpus: str, documents: Sequence[Document], *, embedder: Embedder, show_progress: bool
+        self,
+        corpus: str,
+        documents: Sequence[Document],
+        *,
+        embedder: Embedder,
+        show_progress: bool,
+        on_progress: ProgressCallback | None = None,
     ) -> ReindexReport:
         started = time.perf_counter()
         self._check_corpus(corpus)
@@ -167,8 +190,9 @@ class IndexManager:
         try:
             plan = copy_unchanged(self.store, live=live, name=name, docs=docs, reusable=self._reusable(live, embedder))
             embedded, embed_seconds = embed_into(
-                self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress
-            )
+                self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress,
+                on_progress=on_progress,
+            )  # fmt: skip
             if isinstance(self.store, SupportsOptimize):
                 self.store.optimize(name)
             chunks = self.store.count(name)

@@ -106,14 +106,33 @@ def test_tiny_training_run_saves_a_loadable_model(
     minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str], tmp_path: Path
 ) -> None:
     config = EmbedderTrainingConfig(**TINY, pseudo_queries_per_passage=1)
+    seen: list[tuple[int, int]] = []
     metrics = train_embedder(
-        faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path, config=config
-    )
+        faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path, config=config,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
     assert metrics["feedback_pairs"] == 16 and metrics["pseudo_pairs"] > 0
     assert metrics["steps"] == -(-metrics["rows"] // 8)
+    assert seen == [(step, metrics["steps"]) for step in range(1, metrics["steps"] + 1)]
     model = load_sentence_transformer(tmp_path, device="cpu")
     assert model.encode(["roof"], normalize_embeddings=True).shape == (1, 384)
     assert not (tmp_path / ".trainer").exists()
+
+
+@pytest.mark.integration
+def test_when_the_progress_callback_raises_then_training_stops_and_saves_nothing(
+    minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str], tmp_path: Path
+) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int) -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        train_embedder(faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path,
+                       config=EmbedderTrainingConfig(**TINY), on_progress=cancel)  # fmt: skip
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 @pytest.mark.integration
@@ -204,9 +223,13 @@ def test_distilled_training_fine_tunes_the_teacher_then_trains_the_student_on_it
     minilm_path: Path, faq_pairs: list[ContrastivePair], faq_passages: list[str], tmp_path: Path
 ) -> None:
     config = EmbedderTrainingConfig(**TINY, teacher=str(minilm_path), distill_queries_per_passage=1)
+    shares: list[float] = []
     metrics = train_embedder(
-        faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path, config=config
-    )
+        faq_pairs, base_model_path=minilm_path, corpus_passages=faq_passages, output_dir=tmp_path, config=config,
+        on_progress=lambda done, total: shares.append(done / total),
+    )  # fmt: skip
+    # the teacher's fine-tune fills the first half of the progress, the student's run the second
+    assert shares == sorted(shares) and shares[1] == 0.5 and shares[-1] == 1.0
     assert metrics["teacher"] == str(minilm_path) and metrics["teacher_steps"] == 2  # 16 pairs, batch 8
     assert metrics["distill_queries"] > 0
     assert metrics["rows"] == metrics["feedback_pairs"] + metrics["distill_queries"]

@@ -22,10 +22,12 @@ TINY = {"epochs": 1, "batch_size": 4, "max_length": 96, "rank": 4, "alpha": 8, "
 @pytest.fixture(scope="module")
 def adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_lm_dir: Path, sft_examples: list[SftExample]) -> Path:
     out = tmp_path_factory.mktemp("adapter")
+    seen: list[tuple[int, int]] = []
     metrics = train_generator_adapter(
-        sft_examples, base_model_dir=tiny_lm_dir, output_dir=out, config=LoraConfig(**TINY)
-    )
-    assert metrics["examples"] == 8 and metrics["steps"] == 2
+        sft_examples, base_model_dir=tiny_lm_dir, output_dir=out, config=LoraConfig(**TINY),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert metrics["examples"] == 8 and metrics["steps"] == 2 and seen == [(1, 2), (2, 2)]
     return out
 
 

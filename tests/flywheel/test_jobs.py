@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from core.errors import ConflictError, InvalidInputError, NotEnoughDataError
-from flywheel.jobs import JobContext, JobRunner, JobSkipped
+from flywheel.jobs import JobCancelled, JobContext, JobRunner, JobSkipped
 from flywheel.state import JobStatus, StateStore
 
 pytestmark = pytest.mark.unit
@@ -82,6 +82,25 @@ def test_when_cancelled_then_running_job_stops_at_next_check(runner: JobRunner, 
     assert done.status is JobStatus.CANCELLED and done.step == "waiting"
     with pytest.raises(ConflictError):
         runner.cancel(job.id)
+
+
+def test_reporter_maps_work_onto_the_job_range_throttles_and_stops_a_cancelled_job(
+    sqlite_state: StateStore,
+) -> None:
+    job = sqlite_state.create_job("reindex", status=JobStatus.RUNNING)
+    ctx = JobContext(job.id, {}, sqlite_state)
+    report = ctx.reporter(0.2, 0.9, every_s=3600)
+    report(1, 4)  # the first report always writes
+    assert sqlite_state.get_job(job.id).progress == pytest.approx(0.2 + 0.7 / 4)
+    beat = sqlite_state.get_job(job.id).heartbeat_at
+    report(2, 4)  # throttled: nothing written
+    assert sqlite_state.get_job(job.id).progress == pytest.approx(0.2 + 0.7 / 4)
+    report(4, 4)  # the end always writes
+    after = sqlite_state.get_job(job.id)
+    assert after.progress == pytest.approx(0.9) and after.heartbeat_at is not None and after.heartbeat_at >= beat
+    sqlite_state.update_job(job.id, cancel_requested=True)
+    with pytest.raises(JobCancelled):
+        ctx.reporter(0.0, 1.0)(1, 10)
 
 
 def test_when_handler_skips_or_lacks_data_then_skipped_not_failed(runner: JobRunner) -> None:

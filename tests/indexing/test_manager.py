@@ -160,6 +160,32 @@ def test_failure_while_embedding_drops_half_built_collection(
     assert "kb__v2" not in manager.store.list_collections()
 
 
+def test_build_reports_progress_per_batch_and_a_raising_callback_drops_the_half_build(
+    manager: IndexManager, hashing_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexing.building
+
+    monkeypatch.setattr(indexing.building, "EMBED_BATCH", 4)
+    seen: list[tuple[int, int]] = []
+    report = manager.build_version(
+        "kb", _docs(), embedder=hashing_embedder, on_progress=lambda d, t: seen.append((d, t))
+    )
+    total = report.embedded
+    assert seen == [(min(done, total), total) for done in range(4, total + 4, 4)]
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_after_first(done: int, total: int) -> None:
+        if done > 4:
+            raise Cancelled
+
+    other = [Document(id=d.id, text=d.text + " Revised.", metadata=d.metadata) for d in _docs()]
+    with pytest.raises(Cancelled):
+        manager.build_version("kb", other, embedder=hashing_embedder, on_progress=cancel_after_first)
+    assert manager.store.list_collections().count("kb__v2") == 0 and manager.store.collection_exists("kb__v1")
+
+
 def test_crashed_half_build_is_ignored_refused_and_pruned(manager: IndexManager, hashing_embedder) -> None:
     manager.reindex("kb", _docs(), embedder=hashing_embedder)
     manager.store.create_collection("kb__v2", dim=hashing_embedder.dim)  # a crash left it without a catalog entry

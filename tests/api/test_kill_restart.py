@@ -1,0 +1,161 @@
+"""A real ``flywheel serve`` process killed with SIGKILL in the middle of a reindex job, then started again.
+
+What the issue asks of a crash: queries answer from the last good version, the job shows as failed, nothing
+half-built is served, and the next reindex runs (the slot is free, the half-built version is pruned). The service
+runs as a subprocess with its own data dir; the kill lands while the job reports progress inside the embed step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ADMIN = {"X-API-Key": "kill-test-admin-key"}
+FLYWHEEL = Path(sys.executable).with_name("flywheel")
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")}
+    env.update(FLYWHEEL_DATA_DIR=str(data_dir), FLYWHEEL_AUTH__BOOTSTRAP_ADMIN_KEY=ADMIN["X-API-Key"])
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Service:
+    """``flywheel serve`` in a subprocess on a free port."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir, self.env, self.port = workdir, env, _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.workdir / "serve.log", "ab")  # noqa: SIM115 - the child process owns it
+        self.proc = subprocess.Popen(
+            [str(FLYWHEEL), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _until(self._ready, timeout=120, what=f"the service to answer /readyz (log: {self.workdir / 'serve.log'})")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the service exited with {self.proc.returncode}: {self.log()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log(self) -> str:
+        return (self.workdir / "serve.log").read_text(encoding="utf-8", errors="replace")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(f"{self.url}{path}", headers=ADMIN, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any], *, status: int = 200) -> Any:
+        response = httpx.post(f"{self.url}{path}", json=body, headers=ADMIN, timeout=60)
+        assert response.status_code == status, response.text
+        return response.json()
+
+
+@pytest.fixture
+def service(tmp_path: Path, faq: list[dict[str, Any]]) -> Iterator[Service]:
+    """A data dir whose live corpus holds the first 20 FAQ answers, and a service on it (not started)."""
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps({"id": e["id"], "text": e["a"]}) + "\n" for e in faq[:20]), encoding="utf-8")
+    env = _env(tmp_path / "data")
+    done = subprocess.run(
+        [str(FLYWHEEL), "index", str(small), "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    svc = Service(tmp_path, env)
+    yield svc
+    svc.stop()
+
+
+def test_a_service_killed_mid_reindex_restarts_serving_the_last_good_version(
+    service: Service, faq: list[dict[str, Any]]
+) -> None:
+    small_ids = {e["id"] for e in faq[:20]}
+    service.start()
+    before = service.post("/v1/query", {"question": faq[0]["q"]})
+    assert before["citations"] and {c["doc_id"] for c in before["citations"]} <= small_ids
+    job = service.post("/v1/jobs", {"kind": "reindex", "params": {"source": "builtin:faq"}}, status=202)
+
+    def mid_embed() -> dict[str, Any] | None:
+        now = service.get(f"/v1/jobs/{job['id']}")
+        assert now["status"] in ("queued", "running"), now  # it must not finish before the kill
+        return now if now["step"] == "embed" and now["progress"] > 0.2 else None
+
+    seen = _until(mid_embed, timeout=120, what="the reindex job to report progress inside the embed step")
+    assert seen["progress"] < 0.9
+    service.kill9()
+
+    collections = service.workdir / "data" / "vectors" / "collections"
+    left = sorted(p.name for p in collections.iterdir() if p.name.startswith("faq__"))
+    half_built = [name for name in left if name != before["index_version"]]
+    assert len(half_built) == 1, left  # what the kill left behind
+
+    service.start()
+    failed = service.get(f"/v1/jobs/{job['id']}")
+    assert failed["status"] == "failed" and "interrupted" in failed["error"]
+    after = service.post("/v1/query", {"question": faq[0]["q"]})
+    assert after["index_version"] == before["index_version"]
+    assert {c["doc_id"] for c in after["citations"]} <= small_ids
+
+    again = service.post("/v1/jobs", {"kind": "reindex", "params": {"source": "builtin:faq"}}, status=202)
+    finished = _until(
+        lambda: (j := service.get(f"/v1/jobs/{again['id']}"))["status"] not in ("queued", "running") and j,
+        timeout=300, what="the second reindex to finish",
+    )  # fmt: skip
+    assert finished["status"] == "succeeded", finished
+    assert finished["result"]["documents"] == len(faq)
+    served = service.post("/v1/query", {"question": faq[100]["q"]})
+    assert served["index_version"] == finished["result"]["collection"]
+    # the version the killed job half-built was never served and is gone after the next reindex
+    assert finished["result"]["pruned"] == half_built
+    kept = sorted(p.name for p in collections.iterdir() if p.name.startswith("faq__"))
+    assert kept == [before["index_version"], finished["result"]["collection"]]
