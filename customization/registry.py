@@ -6,6 +6,7 @@ Layout under ``root`` (``settings.models_dir``)::
     {root}/{kind}/{version}/model/          the artifacts (sentence-transformers dir, peft adapter, cross-encoder)
     {root}/{kind}/state.json                {"active": ..., "history": [...], "retired": [...]} (atomic replace)
     {root}/{kind}/.staging-*/               work dirs of running trainings (never listed, removed on failure)
+    {root}/{kind}/.staging-*.lock           held by the training process; a dir whose lock is free is swept
 
 Contract: a version is built in a staging directory and renamed into place in one step, so a crashed training run
 leaves nothing half-written; versions are never overwritten (a new one gets the next number). Lifecycle changes
@@ -23,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +35,8 @@ from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.types import Metadata, ModelKind, ModelStatus, ModelVersion, utcnow
 
 logger = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".staging-"
 
 MANIFEST = "manifest.json"
 STATE = "state.json"
@@ -95,15 +99,40 @@ class ModelRegistry:
         """Yield an empty work directory (same filesystem as the registry) for a training run's artifacts.
 
         The directory is removed when the block exits, whether it was registered (moved away) or not: an exception
-        in the block therefore leaves nothing behind.
+        in the block therefore leaves nothing behind. A process killed inside the block cannot remove it; it holds
+        an exclusive lock on ``{work}.lock`` (next to it) while alive, which the OS drops on death: that is how
+        :meth:`sweep_staging` tells such leftovers from a training run still going on in another process.
         """
         base = self._kind_dir(kind)
         base.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".staging-", dir=base))
-        try:
-            yield work
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        work = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+        lock = _owner_lock(work)
+        with open(lock, "a") as owner:
+            fcntl.flock(owner, fcntl.LOCK_EX)
+            try:
+                yield work
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+
+    def sweep_staging(self) -> builtins.list[str]:
+        """Remove the staging directories of training runs whose process died (a kill mid-training); returns their
+        paths. A directory whose owner lock is held belongs to a live run and is left alone."""
+        removed = []
+        for kind in ModelKind:
+            base = self._kind_dir(kind)
+            for work in sorted(base.glob(f"{STAGING_PREFIX}*")) if base.is_dir() else []:
+                if not work.is_dir():
+                    continue
+                lock = _owner_lock(work)
+                just_made = not lock.exists() and time.time() - work.stat().st_mtime < 60  # lock not taken yet
+                if not just_made and not _owned(lock):
+                    shutil.rmtree(work, ignore_errors=True)
+                    lock.unlink(missing_ok=True)
+                    removed.append(str(work))
+        if removed:
+            logger.warning("staging dirs of dead training runs removed count=%d", len(removed))
+        return removed
 
     def register(
         self,
@@ -325,6 +354,27 @@ class ModelRegistry:
                 _atomic_write_json(base / STATE, data)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _owner_lock(work: Path) -> Path:
+    return work.with_name(work.name + ".lock")
+
+
+def _owned(lock_path: Path) -> bool:
+    """Whether a live process holds the exclusive lock on ``lock_path`` (a missing file: no owner)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 __all__ = ["DatasetRef", "ModelRegistry"]

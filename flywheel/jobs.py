@@ -8,8 +8,12 @@ Cancellation is cooperative: ``cancel()`` sets a flag; the handler calls ``ctx.c
 and stops with :class:`JobCancelled`, after which the job is ``cancelled``. Handlers update ``step`` / ``progress``
 through the context, which also refreshes the heartbeat.
 
+Liveness: while a job runs, a heartbeat thread refreshes its ``heartbeat_at`` every :data:`HEARTBEAT_S` seconds,
+whatever the handler is doing; a job whose heartbeat is :data:`STALE_AFTER_S` old has no live process.
+
 Crash recovery (documented choice): on start-up :meth:`JobRunner.recover` marks every job left ``queued`` or
-``running`` by a killed process as ``failed`` ("interrupted"); the cycle that job was driving is abandoned cleanly
+``running`` by a killed process as ``failed`` ("interrupted"), and a CLI run first reaps jobs whose heartbeat is
+stale; the cycle that job was driving is abandoned cleanly
 by :mod:`flywheel.cycle` (candidate collection dropped, live alias and active models untouched), and the next
 cycle starts fresh from the already-curated data.
 """
@@ -30,6 +34,9 @@ from core.types import utcnow
 from flywheel.state import ACTIVE_JOB_STATUSES, JobRecord, JobStatus, StateStore
 
 logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 10.0  # a running job's heartbeat is refreshed this often
+STALE_AFTER_S = 6 * HEARTBEAT_S  # a running job whose heartbeat is this old has no live process
 
 EXCLUSIVE_KINDS = frozenset({"cycle", "reindex"})
 
@@ -119,8 +126,10 @@ class JobRunner:
         *,
         checks: dict[str, ParamsCheck] | None = None,
         max_workers: int = 2,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.state = state
+        self.heartbeat_s = heartbeat_s
         self.handlers = dict(handlers)
         self.checks = dict(checks or {})
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="flywheel-job")
@@ -136,12 +145,14 @@ class JobRunner:
         """Mark jobs left queued/running by a dead process as failed; returns their ids.
 
         The service calls it once at start-up with ``stale_after_s=0`` (nothing of its own can be running yet); the
-        CLI passes a threshold so that it only reaps jobs whose heartbeat stopped that many seconds ago.
+        CLI passes :data:`STALE_AFTER_S` so that it only reaps running jobs whose heartbeat stopped that long ago
+        (a queued job may be waiting for a live service's worker; the service's own restart reaps those).
         """
         now = utcnow()
+        statuses = tuple(ACTIVE_JOB_STATUSES) if stale_after_s <= 0 else (JobStatus.RUNNING,)
         stale = [
             job
-            for job in self.state.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=1000)
+            for job in self.state.list_jobs(statuses=statuses, limit=1000)
             if job.id not in self._futures
             and (now - (job.heartbeat_at or job.updated_at or now)).total_seconds() >= stale_after_s
         ]
@@ -182,8 +193,10 @@ class JobRunner:
     def _refuse_if_busy(self) -> None:
         for job in self.state.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=100):
             if job.kind in EXCLUSIVE_KINDS:
+                beat = job.heartbeat_at or job.updated_at
+                age = f" (heartbeat {(utcnow() - beat).total_seconds():.0f} s ago)" if beat else ""
                 raise ConflictError(
-                    f"a {job.kind} job is already {job.status.value}: {job.id}", job_id=job.id, kind=job.kind
+                    f"a {job.kind} job is already {job.status.value}: {job.id}{age}", job_id=job.id, kind=job.kind
                 )
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -225,6 +238,24 @@ class JobRunner:
         self.state.update_job(job_id, status=JobStatus.RUNNING, heartbeat_at=utcnow())
         ctx = JobContext(job_id=job_id, params=dict(job.params), state=self.state)
         logger.info("job start job_id=%s kind=%s", job_id, job.kind)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job_id, stop), name="flywheel-heartbeat", daemon=True)
+        beat.start()
+        try:
+            self._run_handler(job, ctx)
+        finally:
+            stop.set()
+            beat.join(timeout=self.heartbeat_s + 5)
+
+    def _beat(self, job_id: str, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_s):
+            try:
+                self.state.update_job(job_id, heartbeat_at=utcnow())
+            except Exception:  # a missed beat is not fatal; the next one retries
+                logger.warning("job heartbeat failed job_id=%s", job_id, exc_info=True)
+
+    def _run_handler(self, job: JobRecord, ctx: JobContext) -> None:
+        job_id = job.id
         try:
             result = self.handlers[job.kind](ctx) or {}
         except JobCancelled:

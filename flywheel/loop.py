@@ -146,17 +146,19 @@ def make_scheduler(c: Container) -> Scheduler:
 
 
 def start_loop(c: Container, *, scheduler: bool = True) -> dict[str, Any]:
-    """Service start-up: fail jobs a dead process left running, abandon their cycles, reconcile the alias and
-    active models with the last deployment record, re-attach a running canary, start the scheduler."""
+    """Service start-up: fail jobs a dead process left running, abandon their cycles, remove the staging dirs of
+    training runs that died, reconcile the alias and active models with the last deployment record, re-attach a
+    running canary, start the scheduler."""
     failed = c.job_runner.recover()
     abandoned = c.cycle_runner.abandon_stale()
+    swept = c.registry.sweep_staging()
     repaired = c.deployer.reconcile()
     record = c.state_store.current_deployment(c.settings.indexing.corpus)
     if record is not None and record.canary:
         c.deployer.attach_canary(record.canary)
     if scheduler:
         c.scheduler.start()
-    summary = {"failed_jobs": failed, "abandoned_cycles": abandoned, "repaired": repaired}
+    summary = {"failed_jobs": failed, "abandoned_cycles": abandoned, "repaired": repaired, "swept_staging": swept}
     logger.info("loop started failed=%d abandoned=%d repaired=%d", len(failed), len(abandoned), len(repaired))
     return summary
 

@@ -12,14 +12,14 @@ import typer
 
 from core.errors import FlywheelError, InvalidInputError
 
-STALE_JOB_S = 900.0  # the CLI only reaps jobs whose heartbeat stopped this long ago (a service may own the rest)
-
 
 def _run_job(ctx: typer.Context, kind: str, params: dict[str, Any]) -> Any:
     from flywheel.cli import container_of
+    from flywheel.jobs import STALE_AFTER_S
 
     c = container_of(ctx)
-    c.job_runner.recover(stale_after_s=STALE_JOB_S)
+    c.job_runner.recover(stale_after_s=STALE_AFTER_S)  # only jobs whose process is gone (a service may own the rest)
+    c.registry.sweep_staging()  # training runs that died (a live one in another process holds its lock)
     job = c.job_runner.run_inline(kind, params)
     return c, job
 

@@ -1,8 +1,9 @@
-"""A real ``flywheel serve`` process killed with SIGKILL in the middle of a reindex job, then started again.
+"""A real ``flywheel serve`` process killed with SIGKILL in the middle of a reindex job or a cycle, then restarted.
 
 What the issue asks of a crash: queries answer from the last good version, the job shows as failed, nothing
-half-built is served, and the next reindex runs (the slot is free, the half-built version is pruned). The service
-runs as a subprocess with its own data dir; the kill lands while the job reports progress inside the embed step.
+half-built is served or activated, and the next job of the kind runs (the slot is free, leftovers are cleaned up).
+The service runs as a subprocess with its own data dir; each kill lands while the job reports progress inside a long
+step (embedding for the reindex, training for the cycle), which is where a crash is most likely to hurt.
 """
 
 from __future__ import annotations
@@ -101,17 +102,29 @@ class Service:
         return response.json()
 
 
-@pytest.fixture
-def service(tmp_path: Path, faq: list[dict[str, Any]]) -> Iterator[Service]:
-    """A data dir whose live corpus holds the first 20 FAQ answers, and a service on it (not started)."""
+def _indexed_service(tmp_path: Path, faq: list[dict[str, Any]], n: int, **settings: str) -> Service:
+    """A data dir whose live corpus holds the first ``n`` FAQ answers, and a service on it (not started)."""
     small = tmp_path / "small.jsonl"
-    small.write_text("".join(json.dumps({"id": e["id"], "text": e["a"]}) + "\n" for e in faq[:20]), encoding="utf-8")
-    env = _env(tmp_path / "data")
+    small.write_text("".join(json.dumps({"id": e["id"], "text": e["a"]}) + "\n" for e in faq[:n]), encoding="utf-8")
+    env = _env(tmp_path / "data") | settings
     done = subprocess.run(
         [str(FLYWHEEL), "index", str(small), "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=300
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
-    svc = Service(tmp_path, env)
+    return Service(tmp_path, env)
+
+
+@pytest.fixture
+def service(tmp_path: Path, faq: list[dict[str, Any]]) -> Iterator[Service]:
+    svc = _indexed_service(tmp_path, faq, 20)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def loop_service(tmp_path: Path, faq: list[dict[str, Any]]) -> Iterator[Service]:
+    """60 answers, and cycle thresholds a few dozen feedback events can pass."""
+    svc = _indexed_service(tmp_path, faq, 60, FLYWHEEL_TRAINING__MIN_PAIRS="8", FLYWHEEL_EVAL__MIN_SLICE_CASES="2")
     yield svc
     svc.stop()
 
@@ -159,3 +172,53 @@ def test_a_service_killed_mid_reindex_restarts_serving_the_last_good_version(
     assert finished["result"]["pruned"] == half_built
     kept = sorted(p.name for p in collections.iterdir() if p.name.startswith("faq__"))
     assert kept == [before["index_version"], finished["result"]["collection"]]
+
+
+def test_a_service_killed_mid_cycle_restarts_with_the_cycle_abandoned_and_nothing_activated(
+    loop_service: Service, faq: list[dict[str, Any]]
+) -> None:
+    from indexing.chunking import chunk_id
+
+    service = loop_service
+    service.start()
+    deployment = service.get("/v1/admin/deployment")
+    for n, entry in enumerate(faq[:60]):
+        answer = service.post("/v1/query", {"question": entry["q"], "user_id": f"agent-{n % 4}"})
+        right = chunk_id(entry["id"], 0)
+        wrong = [c["chunk_id"] for c in answer["citations"] if c["chunk_id"] != right]
+        up = any(c["chunk_id"] == right for c in answer["citations"])
+        events = [
+            {"kind": "thumbs", "value": "up" if up else "down"},
+            {"kind": "relevance", "relevant": [right], "irrelevant": wrong[:2]},
+        ]
+        service.post("/v1/feedback:batch", {"events": [e | {"query_id": answer["query_id"]} for e in events]},
+                     status=201)  # fmt: skip
+    before = service.post("/v1/query", {"question": faq[0]["q"]})
+    job = service.post("/v1/jobs", {"kind": "cycle"}, status=202)
+
+    def mid_train() -> dict[str, Any] | None:
+        now = service.get(f"/v1/jobs/{job['id']}")
+        assert now["status"] in ("queued", "running"), now  # it must not end before the kill
+        return now if now["step"] == "train" and now["progress"] > 2 / 8 else None
+
+    _until(mid_train, timeout=180, what="the cycle job to report progress inside the train step")
+    service.kill9()
+    embedders = service.workdir / "data" / "models" / "embedder"
+    assert [p for p in embedders.glob(".staging-*") if p.is_dir()]  # the killed run's half-trained model
+
+    service.start()
+    assert not list(embedders.glob(".staging-*"))  # swept at start-up: its owner is dead
+    failed = service.get(f"/v1/jobs/{job['id']}")
+    assert failed["status"] == "failed" and "interrupted" in failed["error"]
+    (cycle,) = [cy for cy in service.get("/v1/cycles") if cy["job_id"] == job["id"]]
+    assert cycle["status"] == "abandoned"
+    after = service.get("/v1/admin/deployment")
+    assert (after["live_collection"], after["models"]) == (deployment["live_collection"], deployment["models"])
+    assert service.post("/v1/query", {"question": faq[0]["q"]})["index_version"] == before["index_version"]
+
+    again = service.post("/v1/jobs", {"kind": "cycle"}, status=202)
+    finished = _until(
+        lambda: (j := service.get(f"/v1/jobs/{again['id']}"))["status"] not in ("queued", "running") and j,
+        timeout=300, what="the next cycle to finish",
+    )  # fmt: skip
+    assert finished["status"] == "succeeded", finished

@@ -62,6 +62,29 @@ def test_when_training_crashes_inside_staging_then_nothing_is_registered(tmp_pat
     assert list((tmp_path / "embedder").iterdir()) == []
 
 
+def test_sweep_removes_staging_dirs_of_dead_runs_and_keeps_live_ones(tmp_path: Path) -> None:
+    import os
+    import time
+
+    registry = ModelRegistry(tmp_path)
+    base = tmp_path / EMB.value
+    base.mkdir(parents=True)
+    dead = base / ".staging-dead"  # a process killed mid-training: its lock file is there but nobody holds it
+    (dead / "model").mkdir(parents=True)
+    (base / ".staging-dead.lock").touch()
+    old = base / ".staging-old"  # killed before it took its lock, long ago
+    old.mkdir()
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh = base / ".staging-fresh"  # just made, about to take its lock
+    fresh.mkdir()
+    with registry.staging(EMB) as live:
+        (live / "weights.bin").write_text("training")
+        removed = registry.sweep_staging()
+        assert sorted(removed) == sorted([str(dead), str(old)])
+        assert live.is_dir() and fresh.is_dir() and not (base / ".staging-dead.lock").exists()
+    assert not live.exists() and not live.with_name(live.name + ".lock").exists()
+
+
 def test_when_artifacts_are_empty_then_invalid_input_and_nothing_registered(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
     with registry.staging(EMB) as work, pytest.raises(InvalidInputError):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from core.errors import ConflictError, InvalidInputError, NotEnoughDataError
-from flywheel.jobs import JobCancelled, JobContext, JobRunner, JobSkipped
+from core.types import utcnow
+from flywheel.jobs import STALE_AFTER_S, JobCancelled, JobContext, JobRunner, JobSkipped
 from flywheel.state import JobStatus, StateStore
 
 pytestmark = pytest.mark.unit
@@ -133,6 +136,44 @@ def test_when_params_fail_their_check_then_refused_before_any_job_is_recorded(sq
     done = runner.wait(runner.submit("cycle", {"mode": "canary"}).id, timeout=10)
     assert done.params == {"mode": "canary", "checked": True} and done.result == done.params
     runner.shutdown()
+
+
+def test_a_running_job_keeps_its_heartbeat_fresh_between_steps_so_a_threshold_reap_leaves_it_alone(
+    sqlite_state: StateStore,
+) -> None:
+    release = threading.Event()
+
+    def silent(ctx: JobContext) -> dict[str, Any]:  # a long step that reports nothing
+        release.wait(10)
+        return {}
+
+    runner = JobRunner(sqlite_state, {"cycle": silent}, heartbeat_s=0.05)
+    job = runner.submit("cycle")
+    first = sqlite_state.get_job(job.id).heartbeat_at
+    time.sleep(0.3)
+    beat = sqlite_state.get_job(job.id).heartbeat_at
+    assert first is not None and beat is not None and beat > first
+    other = JobRunner(sqlite_state, {"cycle": silent})  # e.g. a CLI process next to the service
+    assert other.recover(stale_after_s=0.25) == []
+    release.set()
+    assert runner.wait(job.id, timeout=10).status is JobStatus.SUCCEEDED
+    runner.shutdown()
+
+
+def test_a_threshold_reap_takes_running_jobs_with_a_stale_heartbeat_but_never_queued_ones(
+    sqlite_state: StateStore,
+) -> None:
+    dead = sqlite_state.create_job("cycle", status=JobStatus.RUNNING)
+    sqlite_state.update_job(dead.id, heartbeat_at=utcnow() - timedelta(seconds=STALE_AFTER_S + 1))
+    waiting = sqlite_state.create_job("eval")  # queued in a live service, waiting for a worker
+    sqlite_state.update_job(waiting.id, heartbeat_at=utcnow() - timedelta(seconds=STALE_AFTER_S + 1))
+    cli = JobRunner(sqlite_state, {"cycle": lambda ctx: {}, "eval": lambda ctx: {}})
+    with pytest.raises(ConflictError, match=r"heartbeat \d+ s ago"):
+        cli.submit("cycle")
+    assert cli.recover(stale_after_s=STALE_AFTER_S) == [dead.id]
+    assert sqlite_state.get_job(waiting.id).status is JobStatus.QUEUED
+    assert cli.recover() == [waiting.id]  # a service's own start-up reaps everything it did not start
+    cli.shutdown()
 
 
 def test_when_process_died_mid_job_then_recover_marks_failed_and_frees_the_slot(sqlite_state: StateStore) -> None:
