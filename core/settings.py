@@ -180,6 +180,11 @@ class DeploySettings(BaseModel):
     canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
     canary_min_feedback: int = Field(default=50, ge=1)
     reindex_cron: str | None = Field(default="0 3 * * *", description="service scheduler cron; None disables")
+    canary_check_cron: str | None = Field(
+        default="*/10 * * * *",
+        description="how often the service's scheduler evaluates a running canary (promote, roll back or continue); "
+        "None: only by hand (POST /v1/admin/canary/evaluate)",
+    )
     reindex_source: str | None = Field(
         default=None,
         description="documents the scheduled reindex reads: a folder, a .jsonl file or builtin:faq; "

@@ -27,9 +27,10 @@ from typing import Any
 from core.errors import ConflictError, GateFailedError, InvalidInputError, NotFoundError
 from core.ports import FeedbackStore, VectorStore
 from core.types import ModelKind, utcnow
+from flywheel.jobs import EXCLUSIVE_KINDS
 from flywheel.lineage import Lineage, model_node
 from flywheel.online import CanaryDecision, decide, tally
-from flywheel.state import DeploymentRecord, StateStore, new_id
+from flywheel.state import ACTIVE_JOB_STATUSES, DeploymentRecord, StateStore, new_id
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,20 @@ class Deployer:
         return decide(
             stats.get("current") or _empty(), stats.get("candidate") or _empty(), min_feedback=self.min_feedback
         )
+
+    def scheduled_check(self) -> CanaryDecision | None:
+        """The service scheduler's canary check (``deploy.canary_check_cron``): :meth:`evaluate_canary` when a canary
+        runs, so the canary is promoted or rolled back without anyone calling the admin endpoint. ``None`` when no
+        canary runs, or when a cycle or reindex job is running (its switch would race this one; the next check acts).
+        """
+        if not self.current().canary:
+            return None
+        busy = [job for job in self.state.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=100)
+                if job.kind in EXCLUSIVE_KINDS]  # fmt: skip
+        if busy:
+            logger.info("canary check deferred corpus=%s busy_job=%s", self.corpus, busy[0].id)
+            return None
+        return self.evaluate_canary()
 
     def evaluate_canary(self) -> CanaryDecision:
         """Compare the arms and act: promote, roll back, or keep going."""

@@ -137,11 +137,16 @@ def check_eval_params(c: Container, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_scheduler(c: Container) -> Scheduler:
-    """Scheduler with the nightly reindex (``deploy.reindex_cron``; none when unset)."""
+    """Scheduler with the nightly reindex (``deploy.reindex_cron``) and the canary check (``deploy.canary_check_cron``,
+    a no-op while no canary runs); an unset cron leaves its task out."""
     from flywheel.schedule import Scheduler
 
-    cron = c.settings.deploy.reindex_cron
-    tasks = {"reindex": (cron, lambda: c.job_runner.submit("reindex"))} if cron else {}
+    deploy = c.settings.deploy
+    tasks: dict[str, tuple[str, Callable[[], object]]] = {}
+    if deploy.reindex_cron:
+        tasks["reindex"] = (deploy.reindex_cron, lambda: c.job_runner.submit("reindex"))
+    if deploy.canary_check_cron:
+        tasks["canary"] = (deploy.canary_check_cron, c.deployer.scheduled_check)
     return Scheduler(tasks)
 
 

@@ -1,4 +1,5 @@
-"""The service's own scheduler: the nightly reindex on ``settings.deploy.reindex_cron`` and periodic canary checks.
+"""The service's own scheduler: the nightly reindex on ``settings.deploy.reindex_cron`` and the canary check on
+``settings.deploy.canary_check_cron`` (tasks built by :func:`flywheel.loop.make_scheduler`).
 
 A daemon thread sleeps until the next cron time (croniter, UTC) and submits a ``reindex`` job through the job
 runner, so the usual rules apply (one alias-moving job at a time; a busy slot skips that night with a log line).

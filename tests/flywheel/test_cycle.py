@@ -114,3 +114,22 @@ def test_rejected_candidates_stay_for_eval_and_forced_promotion_and_only_the_new
     assert container.vector_store.get_alias(corpus) == newest_collection
     # the live collection and the rollback target are never pruned or cleaned up
     assert container.deployer.collections_in_use() == {newest_collection, live_before}
+
+
+def test_the_service_scheduler_runs_the_nightly_reindex_and_the_canary_check(settings: Settings) -> None:
+    from flywheel.loop import make_scheduler
+
+    c = Container(settings, overrides={"embedder": HashingEmbedder(version="base"), "scrubber": FakeScrubber()})
+    try:
+        assert set(make_scheduler(c).tasks) == {"reindex", "canary"}
+        assert make_scheduler(c).tasks["canary"][0] == "*/10 * * * *"
+    finally:
+        c.close()
+    off = settings.model_copy(
+        update={"deploy": settings.deploy.model_copy(update={"reindex_cron": None, "canary_check_cron": ""})}
+    )
+    c = Container(off, overrides={"embedder": HashingEmbedder(version="base"), "scrubber": FakeScrubber()})
+    try:
+        assert make_scheduler(c).tasks == {}
+    finally:
+        c.close()

@@ -18,7 +18,7 @@ from feedback.store import SqlStore
 from flywheel.arms import PinnedQueryService
 from flywheel.deploy import Candidate, Deployer
 from flywheel.lineage import Lineage
-from flywheel.state import StateStore, new_id
+from flywheel.state import JobStatus, StateStore, new_id
 from indexing.chunking import Chunker
 from indexing.manager import IndexManager
 from indexing.stores.edge import EdgeVectorStore
@@ -183,3 +183,18 @@ def test_canary_promotes_at_horizon_when_not_worse(world: World) -> None:
     decision = world.deployer.evaluate_canary()
     assert decision.action == "promote", decision.reasons
     assert world.store.get_alias(CORPUS) == cand.collection and world.active() == world.models[0]
+
+
+def test_the_scheduled_check_acts_on_a_decided_canary_but_waits_while_a_cycle_runs(world: World) -> None:
+    assert world.deployer.scheduled_check() is None  # no canary: nothing to do
+    cand = world.candidate(model=world.models[0])
+    world.deployer.start_canary(cand, mode="canary", share=0.5)
+    for i in range(100):
+        _rate(world, user=f"u{i}", up=True)
+    cycle = world.state.create_job("cycle", status=JobStatus.RUNNING)
+    assert world.deployer.scheduled_check() is None  # a cycle may be switching: defer to the next check
+    assert world.deployer.current().canary is not None
+    world.state.update_job(cycle.id, status=JobStatus.SUCCEEDED)
+    decision = world.deployer.scheduled_check()
+    assert decision is not None and decision.action == "promote"
+    assert world.store.get_alias(CORPUS) == cand.collection and world.deployer.current().canary is None
