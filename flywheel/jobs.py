@@ -12,10 +12,9 @@ Liveness: while a job runs, a heartbeat thread refreshes its ``heartbeat_at`` ev
 whatever the handler is doing; a job whose heartbeat is :data:`STALE_AFTER_S` old has no live process.
 
 Crash recovery (documented choice): on start-up :meth:`JobRunner.recover` marks every job left ``queued`` or
-``running`` by a killed process as ``failed`` ("interrupted"), and a CLI run first reaps jobs whose heartbeat is
-stale; the cycle that job was driving is abandoned cleanly
-by :mod:`flywheel.cycle` (candidate collection dropped, live alias and active models untouched), and the next
-cycle starts fresh from the already-curated data.
+``running`` by a killed process as ``failed`` ("interrupted"), and a CLI run first reaps running jobs whose heartbeat
+is stale; the cycle that job was driving is abandoned cleanly by :mod:`flywheel.cycle` (candidate collection dropped,
+live alias and active models untouched), and the next cycle starts fresh from the already-curated data.
 """
 
 from __future__ import annotations
@@ -77,9 +76,9 @@ class JobContext:
 
     def reporter(self, start: float, end: float, *, every_s: float = 2.0) -> ProgressCallback:
         """A :class:`~core.ports.ProgressCallback` for one piece of work inside this job: ``(done, total)`` maps onto
-        job progress ``start..end``. It writes progress and the heartbeat (a long embed or training run keeps the job
-        visibly alive, so a CLI's stale-job reaping never takes it for dead) at most every ``every_s`` seconds and at
-        the end, and raises :class:`JobCancelled` there once cancellation was requested."""
+        job progress ``start..end``. It writes progress (and the heartbeat) at most every ``every_s`` seconds and at
+        the end, and raises :class:`JobCancelled` there once cancellation was requested, so a long embed or training
+        run shows how far it got and stops soon after a cancel instead of at the next step."""
         last = [float("-inf")]
 
         def report(done: int, total: int) -> None:

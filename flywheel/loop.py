@@ -164,7 +164,8 @@ def start_loop(c: Container, *, scheduler: bool = True) -> dict[str, Any]:
     if scheduler:
         c.scheduler.start()
     summary = {"failed_jobs": failed, "abandoned_cycles": abandoned, "repaired": repaired, "swept_staging": swept}
-    logger.info("loop started failed=%d abandoned=%d repaired=%d", len(failed), len(abandoned), len(repaired))
+    logger.info("loop started failed=%d abandoned=%d repaired=%d swept=%d", len(failed), len(abandoned), len(repaired),
+                len(swept))  # fmt: skip
     return summary
 
 
