@@ -1,27 +1,62 @@
 """Loop commands: ``cycle``, ``promote``, ``rollback``, ``reindex``, ``eval --candidate``, ``jobs``, ``lineage``.
 
-Each runs in the calling process (an inline job: same bookkeeping, same one-cycle-at-a-time rule as the service's
-``POST /v1/jobs``) and prints a short summary, or JSON with ``--json``.
+The job commands run their job in the calling process (same bookkeeping, same one-cycle-at-a-time rule as the
+service's ``POST /v1/jobs``), follow it with a progress bar on a terminal, turn Ctrl-C into a cancellation, and print
+a short summary, or JSON with ``--json``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 import typer
 
-from core.errors import FlywheelError, InvalidInputError
+from core.errors import ConflictError, FlywheelError, InvalidInputError
 
 
 def _run_job(ctx: typer.Context, kind: str, params: dict[str, Any]) -> Any:
+    """Run a job of ``kind`` in this process and wait for it, showing its step and progress on a terminal.
+
+    Ctrl-C asks the job to cancel (it stops at its next progress report: within seconds even inside training or
+    embedding, dropping what it half-built) and waits for it to end; a second Ctrl-C leaves at once (the job is then
+    reaped as interrupted by the next run or the service's start-up).
+    """
     from flywheel.cli import container_of
     from flywheel.jobs import STALE_AFTER_S
 
     c = container_of(ctx)
     c.job_runner.recover(stale_after_s=STALE_AFTER_S)  # only jobs whose process is gone (a service may own the rest)
     c.registry.sweep_staging()  # training runs that died (a live one in another process holds its lock)
-    job = c.job_runner.run_inline(kind, params)
-    return c, job
+    job = c.job_runner.submit(kind, params)
+    try:
+        _follow(c, job.id, kind)
+    except KeyboardInterrupt:
+        typer.echo(f"cancelling {kind} job {job.id} (Ctrl-C again to leave now)", err=True)
+        with contextlib.suppress(ConflictError):  # it finished meanwhile
+            c.job_runner.cancel(job.id)
+    return c, c.job_runner.wait(job.id)
+
+
+def _follow(c: Any, job_id: str, kind: str, *, poll_s: float = 0.5) -> None:
+    """Poll the job's row until it ends; on a terminal, a progress bar with the current step."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flywheel.state import ACTIVE_JOB_STATUSES
+
+    console = Console(stderr=True)
+    percent = TextColumn("{task.percentage:>3.0f}%")
+    columns = (TextColumn("{task.description}"), BarColumn(), percent, TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(kind, total=1.0)
+        while True:
+            job = c.state_store.get_job(job_id)
+            bar.update(task, completed=job.progress, description=f"{kind}: {job.step or job.status.value}")
+            if job.status not in ACTIVE_JOB_STATUSES:
+                return
+            time.sleep(poll_s)
 
 
 def _show_job(job: Any, *, as_json: bool) -> None:
@@ -40,6 +75,8 @@ def _show_job(job: Any, *, as_json: bool) -> None:
 def _fail_if_failed(job: Any) -> None:
     if job.status.value == "failed":
         raise FlywheelError(job.error or "job failed")
+    if job.status.value == "cancelled":
+        raise typer.Exit(130)  # as a shell reports a Ctrl-C'd command
 
 
 def register(app: typer.Typer) -> None:

@@ -147,6 +147,50 @@ def test_when_command_bad_then_exit_code_and_one_line(
 
 
 @pytest.mark.integration
+def test_reindex_command_runs_the_job_and_prints_its_result(container: Container, kb: Path) -> None:
+    assert _run(container, "index", str(kb)).exit_code == 0
+    (kb / "returns.md").write_text("# Returns\n\nReturns are free within 30 days.\n")
+    result = _run(container, "reindex", "--source", str(kb), "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert (job["kind"], job["status"], job["step"]) == ("reindex", "succeeded", "switch")
+    assert job["result"]["documents"] == 3 and job["result"]["embedded"] >= 1
+    assert container.state_store.get_job(job["id"]).progress == 1.0
+
+
+@pytest.mark.integration
+def test_ctrl_c_during_a_cli_job_cancels_it_and_exits_130(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flywheel.commands import loop as loop_commands
+    from flywheel.jobs import JobContext, JobRunner
+
+    started = threading.Event()
+
+    def long_reindex(ctx: JobContext) -> dict[str, Any]:
+        ctx.step("embed", progress=0.2)
+        started.set()
+        while True:
+            ctx.reporter(0.2, 0.9, every_s=0)(1, 10)  # raises JobCancelled once cancelled
+            threading.Event().wait(0.02)
+
+    container.__dict__["job_runner"] = JobRunner(container.state_store, {"reindex": long_reindex})
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> None:
+        assert started.wait(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_commands, "_follow", interrupted)
+    result = _run(container, "reindex", "--json")
+    assert result.exit_code == 130, result.output
+    assert "cancelling reindex job" in result.stderr
+    job = json.loads(result.stdout)
+    assert job["status"] == "cancelled" and job["step"] == "embed"
+
+
+@pytest.mark.integration
 def test_when_jsonl_line_malformed_then_line_named(container: Container, tmp_path: Path) -> None:
     data = tmp_path / "kb.jsonl"
     data.write_text('{"id": "a", "text": "fine"}\n{"id": "b"}\n')
