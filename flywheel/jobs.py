@@ -168,12 +168,6 @@ class JobRunner:
         self._futures[job.id] = self._pool.submit(self._execute, job.id)
         return job
 
-    def run_inline(self, kind: str, params: dict[str, Any] | None = None) -> JobRecord:
-        """Run a job in the calling thread (CLI); same bookkeeping and exclusivity as :meth:`submit`."""
-        job = self._create(kind, params)
-        self._execute(job.id)
-        return self.state.get_job(job.id)
-
     def _create(self, kind: str, params: dict[str, Any] | None) -> JobRecord:
         if kind not in self.handlers:
             raise InvalidInputError(f"unknown job kind {kind!r}; expected one of {self.kinds}", field="kind")
