@@ -215,6 +215,7 @@ def test_a_service_killed_mid_cycle_restarts_with_the_cycle_abandoned_and_nothin
     after = service.get("/v1/admin/deployment")
     assert (after["live_collection"], after["models"]) == (deployment["live_collection"], deployment["models"])
     assert service.post("/v1/query", {"question": faq[0]["q"]})["index_version"] == before["index_version"]
+    assert len(service.get("/v1/feedback?limit=1000")) == 2 * 60  # every event accepted before the kill is kept
 
     again = service.post("/v1/jobs", {"kind": "cycle"}, status=202)
     finished = _until(

@@ -141,20 +141,22 @@ def test_when_params_fail_their_check_then_refused_before_any_job_is_recorded(sq
 def test_a_running_job_keeps_its_heartbeat_fresh_between_steps_so_a_threshold_reap_leaves_it_alone(
     sqlite_state: StateStore,
 ) -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def silent(ctx: JobContext) -> dict[str, Any]:  # a long step that reports nothing
+        started.set()
         release.wait(10)
         return {}
 
     runner = JobRunner(sqlite_state, {"cycle": silent}, heartbeat_s=0.05)
     job = runner.submit("cycle")
+    assert started.wait(10)
     first = sqlite_state.get_job(job.id).heartbeat_at
-    time.sleep(0.3)
+    time.sleep(1.5)  # longer than the threshold below: without the heartbeat thread the job would look dead
     beat = sqlite_state.get_job(job.id).heartbeat_at
     assert first is not None and beat is not None and beat > first
     other = JobRunner(sqlite_state, {"cycle": silent})  # e.g. a CLI process next to the service
-    assert other.recover(stale_after_s=0.25) == []
+    assert other.recover(stale_after_s=1.0) == []
     release.set()
     assert runner.wait(job.id, timeout=10).status is JobStatus.SUCCEEDED
     runner.shutdown()
