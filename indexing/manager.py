@@ -123,6 +123,7 @@ class IndexManager:
         on_progress: ProgressCallback | None = None,
     ) -> ReindexReport:
         """Build a new version from ``documents`` (incrementally), swap the alias to it, prune old versions.
+        ``on_progress`` is as for :meth:`build_version`.
 
         Raises:
             InvalidInputError: bad corpus name, no documents, or duplicate document ids.
