@@ -193,7 +193,7 @@ class JobRunner:
                 )
 
     def cancel(self, job_id: str) -> JobRecord:
-        """Request cancellation. A queued job is cancelled at once; a running one at its next step.
+        """Request cancellation. A queued job is cancelled at once; a running one at its next step or progress report.
         Raises ``NotFoundError``, or ``ConflictError`` when the job already finished."""
         job = self.state.get_job(job_id)
         if job.status not in ACTIVE_JOB_STATUSES:

@@ -46,5 +46,6 @@ def get_job(job_id: str, container: ContainerDep, principal: Reader) -> JobPubli
 
 @router.post("/v1/jobs/{job_id}/cancel", status_code=202, response_model=JobPublic)
 def cancel_job(job_id: str, container: ContainerDep, principal: Admin) -> JobPublic:
-    """Request cancellation (a running job stops at its next step; 409 if it already finished)."""
+    """Request cancellation (a running job stops at its next step or progress report, within seconds even while
+    embedding or training; 409 if it already finished)."""
     return _public(container.job_runner.cancel(job_id))
