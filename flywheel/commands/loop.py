@@ -19,9 +19,8 @@ from core.errors import ConflictError, FlywheelError, InvalidInputError
 def _run_job(ctx: typer.Context, kind: str, params: dict[str, Any]) -> Any:
     """Run a job of ``kind`` in this process and wait for it, showing its step and progress on a terminal.
 
-    Ctrl-C asks the job to cancel (it stops at its next progress report: within seconds even inside training or
-    embedding, dropping what it half-built) and waits for it to end; a second Ctrl-C leaves at once (the job is then
-    reaped as interrupted by the next run or the service's start-up).
+    Ctrl-C asks the job to cancel (it stops at its next step or progress report: within seconds even inside training
+    or embedding, dropping what it half-built) and waits for it to end.
     """
     from flywheel.cli import container_of
     from flywheel.jobs import STALE_AFTER_S
@@ -33,7 +32,7 @@ def _run_job(ctx: typer.Context, kind: str, params: dict[str, Any]) -> Any:
     try:
         _follow(c, job.id, kind)
     except KeyboardInterrupt:
-        typer.echo(f"cancelling {kind} job {job.id} (Ctrl-C again to leave now)", err=True)
+        typer.echo(f"cancelling {kind} job {job.id}; waiting for it to stop", err=True)
         with contextlib.suppress(ConflictError):  # it finished meanwhile
             c.job_runner.cancel(job.id)
     return c, c.job_runner.wait(job.id)
