@@ -3,7 +3,8 @@
 What the issue asks of a crash: queries answer from the last good version, the job shows as failed, nothing
 half-built is served or activated, and the next job of the kind runs (the slot is free, leftovers are cleaned up).
 The service runs as a subprocess with its own data dir; each kill lands while the job reports progress inside a long
-step (embedding for the reindex, training for the cycle), which is where a crash is most likely to hurt.
+step (embedding for the reindex, training for the cycle), which is where a crash is most likely to hurt. A third
+test cancels a reindex there through the API: it stops at its next progress report and drops what it half-built.
 """
 
 from __future__ import annotations
@@ -223,3 +224,29 @@ def test_a_service_killed_mid_cycle_restarts_with_the_cycle_abandoned_and_nothin
         timeout=300, what="the next cycle to finish",
     )  # fmt: skip
     assert finished["status"] == "succeeded", finished
+
+
+def test_a_reindex_cancelled_mid_embed_stops_within_seconds_and_drops_its_half_build(
+    service: Service, faq: list[dict[str, Any]]
+) -> None:
+    service.start()
+    before = service.post("/v1/query", {"question": faq[0]["q"]})
+    job = service.post("/v1/jobs", {"kind": "reindex", "params": {"source": "builtin:faq"}}, status=202)
+
+    def mid_embed() -> bool:
+        now = service.get(f"/v1/jobs/{job['id']}")
+        assert now["status"] in ("queued", "running"), now
+        return now["step"] == "embed" and now["progress"] > 0.2
+
+    _until(mid_embed, timeout=120, what="the reindex job to report progress inside the embed step")
+    asked = time.monotonic()
+    service.post(f"/v1/jobs/{job['id']}/cancel", {}, status=202)
+    ended = _until(
+        lambda: (j := service.get(f"/v1/jobs/{job['id']}"))["status"] not in ("queued", "running") and j,
+        timeout=60, what="the cancelled job to stop",
+    )  # fmt: skip
+    assert ended["status"] == "cancelled" and ended["step"] == "embed", ended
+    assert time.monotonic() - asked < 30  # at its next progress report, not after the whole build
+    collections = service.workdir / "data" / "vectors" / "collections"
+    assert sorted(p.name for p in collections.iterdir() if p.name.startswith("faq__")) == [before["index_version"]]
+    assert service.post("/v1/query", {"question": faq[0]["q"]})["index_version"] == before["index_version"]
