@@ -34,6 +34,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routers.jobs",
     "api.routers.cycles",
     "api.routers.lineage",
+    "api.routers.models",
     "api.routers.admin",
 )
 

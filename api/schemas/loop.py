@@ -105,3 +105,21 @@ class DeploymentPublic(BaseModel):
     cycle_id: str | None = None
     note: str | None = None
     created_at: datetime | None = None
+
+
+class ModelVersionPublic(BaseModel):
+    """A registered model version: its lifecycle status, what it was trained from, its config and training metrics.
+
+    The users behind its datasets are not listed here (``GET /v1/lineage/model/{kind}:{version}`` answers that, for
+    readers with access to lineage)."""
+
+    kind: str
+    version: str
+    status: str = Field(description="candidate | active | retired")
+    parent: str | None = Field(default=None, description="the version training started from (None: the base model)")
+    dataset_version: str | None = Field(default=None, description="e.g. contrastive/v3")
+    provenance_hash: str | None = None
+    seed: int | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None

@@ -26,8 +26,52 @@ _JSON = typer.Option(False, "--json", help="print the registered version as JSON
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` sub-app to the root app."""
+    """Add the ``train`` sub-app and the ``models`` listing to the root app."""
     app.add_typer(train_app, name="train")
+    app.command("models")(models)
+
+
+def models(
+    ctx: typer.Context,
+    kind: str = typer.Option(None, "--kind", help="embedder | reranker | generator_adapter (default: all)"),
+    status: str = typer.Option(None, "--status", help="candidate | active | retired (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print the versions as JSON"),
+) -> None:
+    """List registered model versions: status, parent, dataset, headline training metrics."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.errors import InvalidInputError
+    from core.types import ModelKind, ModelStatus
+    from flywheel.cli import container_of, echo_json
+
+    def parse(enum: Any, value: str | None, field: str) -> Any:
+        try:
+            return enum(value) if value is not None else None
+        except ValueError:
+            choices = ", ".join(e.value for e in enum)
+            raise InvalidInputError(f"{field} must be one of {choices}; got {value!r}", field=field) from None
+
+    c = container_of(ctx)
+    kinds = [parse(ModelKind, kind, "kind")] if kind else list(ModelKind)
+    wanted = parse(ModelStatus, status, "status")
+    versions = [v for k in kinds for v in c.registry.list(k, status=wanted)]
+    if as_json:
+        echo_json([{k: v for k, v in dataclasses.asdict(m).items() if k != "path"} for m in versions])
+        return
+    table = Table(title="model versions")
+    for column in ("kind", "version", "status", "parent", "dataset", "train s", "rows / steps", "created"):
+        table.add_column(column)
+    for m in versions:
+        size = m.metrics.get("rows", m.metrics.get("examples", "-"))
+        table.add_row(
+            m.kind.value, m.version, m.status.value, m.parent or "base", m.dataset_version or "-",
+            str(m.metrics.get("train_seconds", "-")), f"{size} / {m.metrics.get('steps', '-')}",
+            m.created_at.isoformat(timespec="seconds"),
+        )  # fmt: skip
+    Console().print(table if versions else "no model versions registered: `flywheel train` or `flywheel cycle`")
 
 
 def _read(c: Container, kind: DatasetKind, version: int | None) -> tuple[list[Any], Any]:

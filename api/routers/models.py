@@ -1,0 +1,48 @@
+"""``GET /v1/models`` and ``GET /v1/models/{kind}/{version}``: the model registry's versions (embedders, rerankers,
+generator adapters) with status, parent, dataset, config and training metrics — what an operator checks before a
+promote or after a cycle."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import ContainerDep, Principal, require_role
+from api.schemas.loop import ModelVersionPublic
+from core.types import ModelKind, ModelStatus, ModelVersion
+
+router = APIRouter(tags=["models"])
+
+Reader = Annotated[Principal, require_role("reader")]
+
+
+@router.get("/v1/models", response_model=list[ModelVersionPublic])
+def list_models(
+    container: ContainerDep,
+    principal: Reader,
+    kind: ModelKind | None = None,
+    status: ModelStatus | None = None,
+) -> list[ModelVersionPublic]:
+    """Registered versions, by kind then oldest first; ``kind`` and ``status`` filter (an unknown value is a 422)."""
+    kinds = [kind] if kind is not None else list(ModelKind)
+    return [_public(v) for k in kinds for v in container.registry.list(k, status=status)]
+
+
+@router.get("/v1/models/{kind}/{version}", response_model=ModelVersionPublic)
+def get_model(
+    kind: ModelKind,
+    version: Annotated[str, Path(min_length=1, max_length=32)],
+    container: ContainerDep,
+    principal: Reader,
+) -> ModelVersionPublic:
+    """One version (404 when it does not exist)."""
+    return _public(container.registry.get(kind, version))
+
+
+def _public(version: ModelVersion) -> ModelVersionPublic:
+    return ModelVersionPublic(
+        kind=version.kind.value, version=version.version, status=version.status.value, parent=version.parent,
+        dataset_version=version.dataset_version, provenance_hash=version.provenance_hash, seed=version.seed,
+        config=dict(version.config), metrics=dict(version.metrics), created_at=version.created_at,
+    )  # fmt: skip
