@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from api import problems
+from api.metrics import ServiceMetrics
 from core.errors import FlywheelError
 from core.runtime import ensure_offline
 from flywheel.container import Container
@@ -36,6 +37,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routers.lineage",
     "api.routers.models",
     "api.routers.admin",
+    "api.routers.metrics",
 )
 
 
@@ -78,6 +80,8 @@ def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.container = container
+    app.state.metrics = ServiceMetrics(container)
+    app.middleware("http")(app.state.metrics.middleware)
     problems.install(app)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)

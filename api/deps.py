@@ -20,6 +20,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
+from api.metrics import ServiceMetrics
 from api.problems import UnsupportedMediaTypeError
 from core.errors import ForbiddenError, UnauthorizedError
 from core.settings import Settings
@@ -62,7 +63,14 @@ def get_settings(container: Annotated[Container, Depends(get_container)]) -> Set
     return container.settings
 
 
+def get_metrics(request: Request) -> ServiceMetrics:
+    """The app's metrics (:class:`api.metrics.ServiceMetrics`), stored on ``app.state`` by ``create_app``."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 
-from api.deps import ContainerDep, Principal, require_json, require_role
+from api.deps import ContainerDep, MetricsDep, Principal, require_json, require_role
 from api.schemas.feedback import (
     COMMON_FIELDS,
     CorrectionPublic,
@@ -48,17 +48,27 @@ def _submission(body: FeedbackCreate, *, idempotency_key: str | None = None) -> 
 
 @router.post("/v1/feedback", status_code=201, response_model=FeedbackAccepted, dependencies=[Depends(require_json)])
 def submit_feedback(
-    body: FeedbackCreate, container: ContainerDep, principal: Agent, idempotency_key: IdempotencyKey = None
+    body: FeedbackCreate,
+    container: ContainerDep,
+    metrics: MetricsDep,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
 ) -> FeedbackAccepted:
     """Store one feedback event (committed before the response); a repeated Idempotency-Key returns the first id."""
-    return FeedbackAccepted(id=container.feedback_intake.submit(_submission(body, idempotency_key=idempotency_key)))
+    accepted = FeedbackAccepted(id=container.feedback_intake.submit(_submission(body, idempotency_key=idempotency_key)))
+    metrics.feedback.labels(body.kind).inc()
+    return accepted
 
 
 @router.post(
     "/v1/feedback:batch", status_code=201, response_model=FeedbackBatchAccepted, dependencies=[Depends(require_json)]
 )
 def submit_feedback_batch(
-    body: FeedbackBatchCreate, container: ContainerDep, principal: Agent, idempotency_key: IdempotencyKey = None
+    body: FeedbackBatchCreate,
+    container: ContainerDep,
+    metrics: MetricsDep,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
 ) -> FeedbackBatchAccepted:
     """Store a batch all-or-none; 422 lists every bad item by index. A header key scopes per-item keys ``{key}:{i}``."""
     submissions = [
@@ -66,6 +76,8 @@ def submit_feedback_batch(
         for i, event in enumerate(body.events)
     ]
     result = container.feedback_intake.submit_batch(submissions)
+    for event in body.events:
+        metrics.feedback.labels(event.kind).inc()
     return FeedbackBatchAccepted(ids=result.ids, created=result.created)
 
 

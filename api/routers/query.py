@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import ContainerDep, Principal, require_json, require_role
+from api.deps import ContainerDep, MetricsDep, Principal, require_json, require_role
 from api.schemas.query import CitationPublic, QueryRecordPublic, QueryRequest, QueryResponse
 from core.types import QueryRecord
 
@@ -16,11 +16,12 @@ Reader = Annotated[Principal, require_role("agent", "reader")]
 
 
 @router.post("/v1/query", response_model=QueryResponse, dependencies=[Depends(require_json)])
-def query(body: QueryRequest, container: ContainerDep, principal: Reader) -> QueryResponse:
+def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, principal: Reader) -> QueryResponse:
     """Answer ``question`` from the live index; the query is recorded (PII-scrubbed) under ``query_id``."""
     result = container.router.answer(
         body.question, top_k=body.top_k, filters=body.filters, user_id=body.user_id, tenant=body.tenant
     )
+    metrics.queries.labels(str(result.arm)).inc()
     return QueryResponse(
         query_id=result.query_id,
         answer=result.answer,

@@ -229,3 +229,29 @@ def test_when_query_log_unreachable_then_not_ready(settings: Settings, embedder:
         body = _problem(client.get("/readyz"), 503)
         assert "query path not built" in body["detail"]
         assert client.get("/healthz").status_code == 200
+
+
+def test_metrics_count_requests_by_route_queries_by_arm_feedback_by_kind_and_show_what_is_live(
+    indexed: Container,
+) -> None:
+    with TestClient(create_app(indexed)) as fresh:
+        reader = fresh.post("/v1/keys", json={"name": "prom", "role": "reader"}, headers=ADMIN).json()["key"]
+        answered = fresh.post("/v1/query", json={"question": "How long do refunds take?"}, headers=ADMIN).json()
+        assert fresh.get(f"/v1/queries/{answered['query_id']}", headers=ADMIN).status_code == 200
+        assert fresh.get("/v1/queries/nope", headers=ADMIN).status_code == 404
+        feedback = {"query_id": answered["query_id"], "kind": "thumbs", "value": "up"}
+        assert fresh.post("/v1/feedback", json=feedback, headers=ADMIN).status_code == 201
+        assert fresh.get("/metrics").status_code == 401  # like every other read: a key is needed
+        scraped = fresh.get("/metrics", headers={"Authorization": f"Bearer {reader}"})
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    text = scraped.text
+    # the route template, never the raw id: one series for both look-ups
+    assert 'flywheel_http_requests_total{method="GET",route="/v1/queries/{query_id}",status="200"} 1.0' in text
+    assert 'flywheel_http_requests_total{method="GET",route="/v1/queries/{query_id}",status="404"} 1.0' in text
+    assert answered["query_id"] not in text
+    assert 'flywheel_http_request_duration_seconds_count{method="POST",route="/v1/query"} 1.0' in text
+    assert 'flywheel_queries_total{arm="current"} 1.0' in text
+    assert 'flywheel_feedback_events_total{kind="thumbs"} 1.0' in text
+    live = indexed.vector_store.get_alias(indexed.settings.indexing.corpus)
+    assert f'collection="{live}"' in text and 'embedder="base"' in text
+    assert "flywheel_canary_share 0.0" in text
