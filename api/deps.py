@@ -124,6 +124,13 @@ def require_role(*roles: str) -> DependsParam:
     return Depends(check)
 
 
+# The role aliases routes declare their caller with (``principal: Reader``).
+Admin = Annotated[Principal, require_role("admin")]
+Agent = Annotated[Principal, require_role("agent")]
+Reader = Annotated[Principal, require_role("reader")]
+AgentOrReader = Annotated[Principal, require_role("agent", "reader")]
+
+
 def require_json(request: Request) -> None:
     """Reject a request body that is not JSON with 415 (FastAPI would otherwise try to validate the raw bytes)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers

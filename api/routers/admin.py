@@ -5,18 +5,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import ContainerDep, Principal, require_json, require_role
+from api.deps import Admin, ContainerDep, Reader, require_json
 from api.schemas.loop import DeploymentPublic, OverrideRequest, PromoteRequest, RollbackRequest
 from core.errors import ConflictError, InvalidInputError
 
 router = APIRouter(tags=["admin"])
-
-Admin = Annotated[Principal, require_role("admin")]
-Reader = Annotated[Principal, require_role("reader")]
 
 
 def _public(record: object) -> DeploymentPublic:

@@ -9,13 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import ContainerDep, Principal, require_role
+from api.deps import ContainerDep, Reader
 from api.schemas.loop import CyclePublic, CycleSummary
 from core.errors import NotFoundError
 
 router = APIRouter(tags=["cycles"])
-
-Reader = Annotated[Principal, require_role("reader")]
 
 
 @router.get("/v1/cycles", response_model=list[CycleSummary])

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 
-from api.deps import ContainerDep, MetricsDep, Principal, require_json, require_role
+from api.deps import Admin, Agent, ContainerDep, MetricsDep, Reader, require_json
 from api.schemas.feedback import (
     COMMON_FIELDS,
     CorrectionPublic,
@@ -27,9 +27,6 @@ from feedback.validation import FeedbackSubmission
 
 router = APIRouter(tags=["feedback"])
 
-Agent = Annotated[Principal, require_role("agent")]
-Reader = Annotated[Principal, require_role("reader")]
-Admin = Annotated[Principal, require_role("admin")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 

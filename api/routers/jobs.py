@@ -8,13 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import ContainerDep, Principal, require_json, require_role
+from api.deps import Admin, ContainerDep, Reader, require_json
 from api.schemas.loop import JobCreate, JobPublic
 
 router = APIRouter(tags=["jobs"])
-
-Admin = Annotated[Principal, require_role("admin")]
-Reader = Annotated[Principal, require_role("reader")]
 
 
 def _public(job: object) -> JobPublic:

@@ -6,13 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import ContainerDep, Principal, require_json, require_role
+from api.deps import Admin, ContainerDep, require_json
 from api.schemas.feedback import KeyCreate, KeyCreated, KeyPublic
 from feedback.store import ApiKeyRecord
 
 router = APIRouter(tags=["keys"])
-
-Admin = Annotated[Principal, require_role("admin")]
 
 
 def _public(record: ApiKeyRecord) -> KeyPublic:

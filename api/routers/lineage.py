@@ -7,11 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ContainerDep, Principal, require_role
+from api.deps import ContainerDep, Reader
 
 router = APIRouter(tags=["lineage"])
-
-Reader = Annotated[Principal, require_role("reader")]
 
 
 @router.get("/v1/lineage/{kind}/{node_id}")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Request, Response
 
-from api.deps import Principal, require_role
+from api.deps import Reader
 
 router = APIRouter(tags=["health"])
-
-Reader = Annotated[Principal, require_role("reader")]
 
 
 @router.get("/metrics", response_class=Response)

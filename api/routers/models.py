@@ -8,13 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ContainerDep, Principal, require_role
+from api.deps import ContainerDep, Reader
 from api.schemas.loop import ModelVersionPublic
 from core.types import ModelKind, ModelStatus, ModelVersion
 
 router = APIRouter(tags=["models"])
-
-Reader = Annotated[Principal, require_role("reader")]
 
 
 @router.get("/v1/models", response_model=list[ModelVersionPublic])

@@ -6,17 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api.deps import ContainerDep, MetricsDep, Principal, require_json, require_role
+from api.deps import AgentOrReader, ContainerDep, MetricsDep, require_json
 from api.schemas.query import CitationPublic, QueryRecordPublic, QueryRequest, QueryResponse
 from core.types import QueryRecord
 
 router = APIRouter(tags=["query"])
 
-Reader = Annotated[Principal, require_role("agent", "reader")]
-
 
 @router.post("/v1/query", response_model=QueryResponse, dependencies=[Depends(require_json)])
-def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, principal: Reader) -> QueryResponse:
+def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, principal: AgentOrReader) -> QueryResponse:
     """Answer ``question`` from the live index; the query is recorded (PII-scrubbed) under ``query_id``."""
     result = container.router.answer(
         body.question, top_k=body.top_k, filters=body.filters, user_id=body.user_id, tenant=body.tenant
@@ -37,7 +35,7 @@ def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, prin
 
 @router.get("/v1/queries/{query_id}", response_model=QueryRecordPublic)
 def get_query(
-    query_id: Annotated[str, Path(min_length=1, max_length=64)], container: ContainerDep, principal: Reader
+    query_id: Annotated[str, Path(min_length=1, max_length=64)], container: ContainerDep, principal: AgentOrReader
 ) -> QueryRecordPublic:
     """A recorded query by id; 404 problem+json when unknown."""
     return _public(container.query_log.get_query(query_id))

@@ -6,15 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ContainerDep, Principal, require_role
+from api.deps import Admin, Agent, ContainerDep
 from api.schemas.feedback import ConsentPublic, DeletionPublic
 from feedback.store import UserConsent
 
 router = APIRouter(tags=["users"])
 
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
-Agent = Annotated[Principal, require_role("agent")]
-Admin = Annotated[Principal, require_role("admin")]
 
 
 def _consent(consent: UserConsent) -> ConsentPublic:
