@@ -18,6 +18,7 @@ collide). What is exported:
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,14 +28,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from core.types import ModelKind
 from flywheel.container import Container
+from flywheel.deploy import MODEL_KINDS
 from flywheel.state import ACTIVE_JOB_STATUSES
 
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-MODEL_LABELS = ("embedder", "reranker", "generator_adapter")
+MODEL_LABELS = tuple(kind.value for kind in MODEL_KINDS)
 
 
 class ServiceMetrics:
@@ -95,11 +96,8 @@ class _StateCollector(Collector):
 
     def _jobs(self) -> list[GaugeMetricFamily]:
         gauge = GaugeMetricFamily("flywheel_jobs_active", "Queued or running jobs", labels=["kind", "status"])
-        counts: dict[tuple[str, str], int] = {}
-        for job in self.c.state_store.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=1000):
-            key = (job.kind, job.status.value)
-            counts[key] = counts.get(key, 0) + 1
-        for (kind, status), n in sorted(counts.items()):
+        jobs = self.c.state_store.list_jobs(statuses=tuple(ACTIVE_JOB_STATUSES), limit=1000)
+        for (kind, status), n in sorted(collections.Counter((job.kind, job.status.value) for job in jobs).items()):
             gauge.add_metric([kind, status], n)
         return [gauge]
 
@@ -108,9 +106,8 @@ class _StateCollector(Collector):
         record = self.c.state_store.current_deployment(corpus)
         if record is not None:
             live, models, canary = record.live_collection, dict(record.models or {}), dict(record.canary or {})
-        elif self.c.is_built("vector_store"):  # no deployment recorded yet: the alias and the registry's pointers
-            live, canary = self.c.vector_store.get_alias(corpus), {}
-            models = {k: (v.version if (v := self.c.registry.active(ModelKind(k))) else None) for k in MODEL_LABELS}
+        elif self.c.is_built("deployer"):  # no deployment recorded yet: the alias and the registry's pointers
+            live, models, canary = self.c.vector_store.get_alias(corpus), self.c.deployer.registry_models(), {}
         else:
             return []
         labels = ["corpus", "collection", *MODEL_LABELS, "canary"]

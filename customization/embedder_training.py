@@ -392,8 +392,9 @@ def train_embedder(
     columns: dict[str, list[Any]] = {"anchor": rows.anchors, "positive": rows.positives}
     if rows.negatives is not None:
         columns["negative"] = rows.negatives
-    loss = _loss(model, config)
-    if teacher is not None:
+    if teacher is None:
+        loss = _loss(model, config)
+    else:
         from customization.distillation import distillation_loss, distillation_rows
 
         labelled = distillation_rows(

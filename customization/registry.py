@@ -210,10 +210,13 @@ class ModelRegistry:
         raw = self._read_manifest(kind, version)
         return self._to_model_version(kind, raw, self._read_state(kind))
 
-    def list(self, kind: ModelKind, *, status: ModelStatus | None = None) -> builtins.list[ModelVersion]:
-        """Registered versions of ``kind``, oldest first, optionally only those with ``status``."""
-        state = self._read_state(kind)
-        out = [self._to_model_version(kind, self._read_manifest(kind, v), state) for v in self._versions(kind)]
+    def list(self, kind: ModelKind | None = None, *, status: ModelStatus | None = None) -> builtins.list[ModelVersion]:
+        """Registered versions of ``kind`` (``None``: every kind, in :class:`ModelKind` order), oldest first,
+        optionally only those with ``status``."""
+        out = []
+        for k in [kind] if kind is not None else builtins.list(ModelKind):
+            state = self._read_state(k)
+            out += [self._to_model_version(k, self._read_manifest(k, v), state) for v in self._versions(k)]
         return [m for m in out if status is None or m.status == status]
 
     def active(self, kind: ModelKind) -> ModelVersion | None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from api.deps import Reader
+from api.deps import MetricsDep, Reader
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request, principal: Reader) -> Response:
+def metrics(service_metrics: MetricsDep, principal: Reader) -> Response:
     """Request counts and latencies by route, queries by arm, feedback by kind, active jobs, what is live."""
-    rendered: Response = request.app.state.metrics.render()
-    return rendered
+    return service_metrics.render()

@@ -23,8 +23,7 @@ def list_models(
     status: ModelStatus | None = None,
 ) -> list[ModelVersionPublic]:
     """Registered versions, by kind then oldest first; ``kind`` and ``status`` filter (an unknown value is a 422)."""
-    kinds = [kind] if kind is not None else list(ModelKind)
-    return [_public(v) for k in kinds for v in container.registry.list(k, status=status)]
+    return [_public(v) for v in container.registry.list(kind, status=status)]
 
 
 @router.get("/v1/models/{kind}/{version}", response_model=ModelVersionPublic)

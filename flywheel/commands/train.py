@@ -55,9 +55,7 @@ def models(
             raise InvalidInputError(f"{field} must be one of {choices}; got {value!r}", field=field) from None
 
     c = container_of(ctx)
-    kinds = [parse(ModelKind, kind, "kind")] if kind else list(ModelKind)
-    wanted = parse(ModelStatus, status, "status")
-    versions = [v for k in kinds for v in c.registry.list(k, status=wanted)]
+    versions = c.registry.list(parse(ModelKind, kind, "kind"), status=parse(ModelStatus, status, "status"))
     if as_json:
         echo_json([{k: v for k, v in dataclasses.asdict(m).items() if k != "path"} for m in versions])
         return
