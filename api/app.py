@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import access_log, problems
 from api.metrics import ServiceMetrics
 from core.errors import FlywheelError
 from core.runtime import ensure_offline
@@ -83,6 +83,7 @@ def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
     app.state.metrics = ServiceMetrics(container)
     app.middleware("http")(app.state.metrics.middleware)
     problems.install(app)
+    access_log.install(lambda user_id: container.feedback_store.pseudonyms.of("user", user_id) or "")
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     return app

@@ -103,6 +103,14 @@ def get_principal(request: Request, container: ContainerDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def principal_id(principal: Principal) -> str:
+    """The stable identity votes, quorums, rater weights and idempotency keys are counted by: ``key:{key_id}``.
+
+    Always derived from the verified key, never from anything in the request body (a ``rater_id`` is a label).
+    """
+    return f"key:{principal.key_id}"
+
+
 def require_role(*roles: str) -> DependsParam:
     """Dependency allowing callers whose role is one of ``roles`` (``admin`` always passes).
 

@@ -7,6 +7,7 @@ version; existing versions are never overwritten (``ConflictError``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -123,6 +124,10 @@ class DatasetRepository:
         raw["created_at"] = datetime.fromisoformat(raw["created_at"])
         return DatasetManifest(**raw)
 
+    def redact(self, kind: DatasetKind, version: int, *, provenance: set[str], user_ids: set[str]) -> int:
+        """Remove a deleted user's rows from a version (see :func:`redact_version`); returns rows removed."""
+        return redact_version(self, kind, version, provenance=provenance, user_ids=user_ids)
+
     def read(self, kind: DatasetKind, version: int | None = None) -> list[Any]:
         """Rows of a version (default: latest) as their dataclass type. Raises ``NotFoundError``."""
         if version is None:
@@ -143,3 +148,56 @@ class DatasetRepository:
                 except (json.JSONDecodeError, TypeError) as exc:
                     raise InvalidInputError(f"{path}: line {lineno} is not a valid {kind.value} row: {exc}") from exc
         return rows
+
+
+def _redact_rows(path: Path, provenance: set[str]) -> tuple[list[str], int]:
+    """Lines of ``rows.jsonl`` whose provenance avoids ``provenance``, and how many lines were dropped."""
+    kept: list[str] = []
+    dropped = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if provenance.intersection(row.get("provenance") or ()):
+                dropped += 1
+            else:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    return kept, dropped
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file, fsync, rename): the old inode and its bytes are unlinked."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def redact_version(repo: DatasetRepository, kind: DatasetKind, version: int, *, provenance: set[str],
+                   user_ids: set[str]) -> int:  # fmt: skip
+    """Deletion's exception to immutability: drop the rows of ``{kind}/v{version}`` whose provenance (event ids, or
+    ``q:{query_id}``) is in ``provenance``, and those ids / ``user_ids`` from the manifest. Returns rows dropped.
+
+    Atomic per file; a version without such rows or ids is left untouched.
+    """
+    manifest = repo.manifest(kind, version)
+    base = repo.root / kind.value / f"v{version}"
+    kept, dropped = _redact_rows(base / "rows.jsonl", provenance)
+    events = [e for e in manifest.event_ids if e not in provenance]
+    users = [u for u in manifest.user_ids if u not in user_ids]
+    if not dropped and len(events) == len(manifest.event_ids) and len(users) == len(manifest.user_ids):
+        return 0
+    _replace_file(base / "rows.jsonl", "".join(kept))
+    redacted = dataclasses.replace(
+        manifest, rows=len(kept), event_ids=events, user_ids=users, provenance_hash=provenance_hash(events)
+    )
+    _replace_file(base / "manifest.json", json.dumps(_to_json(redacted), indent=2))
+    return dropped

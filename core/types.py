@@ -228,6 +228,7 @@ class FeedbackEvent:
     tenant: str | None = None
     rater_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    principal: str | None = None  # the authenticated caller (API key id) set by the server; raters are counted by it
 
 
 # ------------------------------------------------------------------------------------------------------- datasets

@@ -1,9 +1,10 @@
 """The RAG fast path: accepted corrections become ``source=correction`` passages of the live collection.
 
 Policy (``settings.feedback.fast_path``): ``immediate`` (every correction), ``quorum`` (``fast_path_quorum`` distinct
-raters submitted the same normalised correction to the same normalised question), ``approval`` (an admin approves),
-``off`` (never; approval only records the decision). Agreeing corrections share one live passage whose correction id
-is derived from their agreement key, so revoking any of them removes that passage and revokes the whole group.
+authenticated principals, see :func:`voters`, submitted the same normalised correction to the same normalised
+question), ``approval`` (an admin approves), ``off`` (never; approval only records the decision). Agreeing
+corrections share one live passage whose correction id is derived from their agreement key, so revoking any of them
+removes that passage and revokes the whole group.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from feedback.store import CorrectionRecord, CorrectionState, SqlStore
 logger = logging.getLogger(__name__)
 
 _LIVE = (CorrectionState.PENDING, CorrectionState.APPROVED, CorrectionState.APPLIED)
+
+
+def voters(group: Sequence[CorrectionRecord]) -> set[str]:
+    """The distinct authenticated principals behind ``group``: the only thing a quorum counts.
+
+    A client-supplied ``rater_id`` (or a fresh event id, or another idempotency key) is a label, never a vote, so one
+    API key posting the same correction any number of times is one rater. A correction stored without a principal
+    (written before principals were recorded) casts no vote.
+    """
+    return {c.principal for c in group if c.principal}
 
 
 def live_correction_id(record: CorrectionRecord) -> str:
@@ -51,14 +62,13 @@ class FastPath:
 
     def _consider(self, record: CorrectionRecord) -> None:
         group = [c for c in self._store.corrections_by_key(record.agreement_key) if c.state in _LIVE]
-        raters = {c.rater or c.id for c in group}
+        raters = voters(group)
         applied = next((c for c in group if c.state == CorrectionState.APPLIED), None)
         if applied is not None:
             self._store.update_corrections([record.id], state=CorrectionState.APPLIED, chunk_id=applied.chunk_id)
             self._store.update_corrections([c.id for c in group], state=CorrectionState.APPLIED, agreeing=raters)
             return
-        needed = 1 if self._settings.fast_path == "immediate" else self._settings.fast_path_quorum
-        if len(raters) >= needed:
+        if self._settings.fast_path == "immediate" or len(raters) >= self._settings.fast_path_quorum:
             self._apply(record, group=[c.id for c in group], agreeing=sorted(raters))
 
     def _apply(self, record: CorrectionRecord, *, group: Sequence[str], agreeing: Sequence[str]) -> str:
@@ -91,7 +101,7 @@ class FastPath:
             if applied is not None:
                 self._store.update_corrections([record.id], state=CorrectionState.APPLIED, chunk_id=applied.chunk_id)
             else:
-                self._apply(record, group=[record.id], agreeing=[record.rater or record.id])
+                self._apply(record, group=[record.id], agreeing=sorted(voters([record])))
         return self._store.get_correction(correction_id)
 
     def revoke(self, correction_id: str) -> CorrectionRecord:

@@ -1,7 +1,8 @@
 """Feedback intake: validate every kind, check references, scrub free text, store atomically, run the fast path.
 
 Contract: nothing of a rejected request is stored (a batch is all-or-none and reports every bad item by index);
-free text is scrubbed before it is persisted or logged; a repeated idempotency key returns the first event's id;
+free text is scrubbed before it is persisted or logged; a repeated idempotency key of the same principal returns the
+first event's id (the same key with another body is a ``ConflictError``; another principal's key is another event);
 events of opted-out users are stored but excluded from training. Consent changes and deletion live here too.
 """
 
@@ -11,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import InvalidInputError, NotFoundError
 from core.ports import PassageIndex, PiiScrubber
@@ -107,9 +109,10 @@ class FeedbackIntake:
         return [Problem("data.relevant", msg)]
 
     def _store_all(self, submissions: Sequence[FeedbackSubmission], queries: dict[str, QueryRecord]) -> IntakeResult:
+        prints = [self._store.pseudonyms.fingerprint(_body(s)) for s in submissions]
         events = self._events(submissions)
         keys = [s.idempotency_key or None for s in submissions]
-        ids = self._store.add_events(events, idempotency_keys=keys)
+        ids = self._store.add_events(events, idempotency_keys=keys, fingerprints=prints)
         fresh = {e.id for e in events} & set(ids)
         corrections = [e.id for e in events if e.id in fresh and e.kind == FeedbackKind.CORRECTION]
         logger.info("feedback stored events=%d new=%d corrections=%d", len(ids), len(fresh), len(corrections))
@@ -134,6 +137,7 @@ class FeedbackIntake:
                 user_id=s.user_id,
                 tenant=s.tenant,
                 rater_id=s.rater_id,
+                principal=s.principal,
             )
             for s, data in zip(submissions, datas, strict=True)
         ]
@@ -161,6 +165,12 @@ class FeedbackIntake:
     def revoke_correction(self, correction_id: str) -> CorrectionRecord:
         """Revoke a correction (and its live passage)."""
         return self.fast_path.revoke(correction_id)
+
+
+def _body(s: FeedbackSubmission) -> dict[str, Any]:
+    """What an idempotency key promises to repeat: every field of the submission except the key and principal."""
+    fields = {"query_id": s.query_id, "kind": str(FeedbackKind(s.kind)), "data": s.data}
+    return {**fields, "user_id": s.user_id, "tenant": s.tenant, "rater_id": s.rater_id}
 
 
 def _invalid(bad: list[tuple[int, Problem]], *, single: bool, total: int = 1) -> InvalidInputError:

@@ -44,8 +44,12 @@ class Resolved:
 
 
 def rater_of(event: FeedbackEvent) -> str:
-    """The rater identity used for weighting (rater id, else user id, else anonymous)."""
-    return event.rater_id or event.user_id or "anonymous"
+    """The rater identity used for weighting and conflict votes: the authenticated principal that sent the event.
+
+    A client-supplied ``rater_id`` or ``user_id`` is a label and never a separate voter (one key could otherwise
+    outvote everyone by inventing ids); events stored without a principal share one ``anonymous`` voice.
+    """
+    return event.principal or "anonymous"
 
 
 def _answer_label(event: FeedbackEvent) -> int:
@@ -71,6 +75,14 @@ def votes_of(event: FeedbackEvent, query: QueryRecord) -> list[Vote]:
     return [Vote((question, query.chunk_ids[0]), label, ANSWER_WEIGHT, rater, event.id)]
 
 
+def ballots(key_votes: Sequence[Vote]) -> list[Vote]:
+    """One vote per rater (principal) on one key: the rater's latest, so repeating a judgement never adds weight."""
+    latest: dict[str, Vote] = {}
+    for vote in key_votes:
+        latest[vote.rater] = vote
+    return list(latest.values())
+
+
 def rater_weights(votes: Sequence[Vote]) -> dict[str, float]:
     """Per-rater weight = 2 x Laplace-smoothed share of votes agreeing with the unweighted majority (0..2, 1 = neutral).
 
@@ -82,8 +94,9 @@ def rater_weights(votes: Sequence[Vote]) -> dict[str, float]:
         by_key[vote.key].append(vote)
     agree: dict[str, int] = defaultdict(int)
     total: dict[str, int] = defaultdict(int)
-    for key_votes in by_key.values():
-        if len({v.rater for v in key_votes}) < 2:
+    for all_votes in by_key.values():
+        key_votes = ballots(all_votes)
+        if len(key_votes) < 2:
             continue
         balance = sum(v.label for v in key_votes)
         if balance == 0:
@@ -102,7 +115,8 @@ def resolve(votes: Iterable[Vote], weights: dict[str, float]) -> tuple[list[Reso
         by_key[vote.key].append(vote)
     resolved: list[Resolved] = []
     ties = 0
-    for (question, chunk_id), key_votes in by_key.items():
+    for (question, chunk_id), all_votes in by_key.items():
+        key_votes = ballots(all_votes)
         score = sum(v.label * v.weight * weights.get(v.rater, 1.0) for v in key_votes)
         mass = sum(v.weight * weights.get(v.rater, 1.0) for v in key_votes)
         if abs(score) < 1e-9:

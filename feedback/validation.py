@@ -12,11 +12,14 @@ from typing import Any
 
 from core.errors import InvalidInputError
 from core.types import FeedbackKind
+from core.validation import nul_path
 
 TEXT_FIELDS = ("text", "question")
 STRENGTHS = ("slight", "clear", "strong")
 MAX_DWELL_S = 86_400.0
 MAX_IDS = 200
+MAX_ID_CHARS = 200  # user_id, tenant, rater_id (the API schemas' limit; the store's columns hold as much)
+IDENTIFIERS = ("user_id", "tenant", "rater_id")
 
 
 @dataclass(slots=True)
@@ -25,7 +28,8 @@ class FeedbackSubmission:
 
     ``data`` holds the kind-specific fields, e.g. ``{"value": "up"}`` for thumbs, ``{"text": ...}`` for a correction,
     ``{"relevant": [...], "irrelevant": [...]}`` for relevance, ``{"other_query_id": ..., "strength": "clear"}`` for
-    a preference (``query_id`` is the preferred answer).
+    a preference (``query_id`` is the preferred answer). ``principal`` is the authenticated caller (the API sets it
+    from the verified key, in-process callers name themselves); ``rater_id`` is only a label and never a vote.
     """
 
     query_id: str
@@ -35,6 +39,7 @@ class FeedbackSubmission:
     tenant: str | None = None
     rater_id: str | None = None
     idempotency_key: str | None = None
+    principal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +153,26 @@ def parse_kind(kind: FeedbackKind | str) -> FeedbackKind:
         raise InvalidInputError(f"unknown feedback kind {kind!r}; expected one of: {valid}", field="kind") from exc
 
 
+def _identifier_problems(submission: FeedbackSubmission) -> list[Problem]:
+    """NUL characters anywhere (one rule for every backend) and identifiers longer than the store holds."""
+    fields = {name: getattr(submission, name) for name in IDENTIFIERS}
+    found = nul_path({"query_id": submission.query_id, **fields, "data": submission.data})
+    if found is not None:
+        return [Problem(found, "must not contain NUL (\\x00) characters")]
+    return [
+        Problem(name, f"is {len(value)} characters long; the limit is {MAX_ID_CHARS}")
+        for name, value in fields.items()
+        if isinstance(value, str) and len(value) > MAX_ID_CHARS
+    ]
+
+
 def check(submission: FeedbackSubmission, *, max_text_chars: int) -> list[Problem]:
     """Every problem of one submission's shape (empty list: valid). Store-dependent checks come later."""
     if not isinstance(submission.query_id, str) or not submission.query_id:
         return [Problem("query_id", "is required")]
+    problems = _identifier_problems(submission)
+    if problems:
+        return problems
     try:
         kind = parse_kind(submission.kind)
     except InvalidInputError as exc:

@@ -250,8 +250,15 @@ class Container:
     def feedback_store(self) -> SqlStore:
         """Feedback + query-log store (SQLite WAL file by default, PostgreSQL by ``db.url``); migrated on build."""
         from feedback.store import SqlStore
+        from feedback.store.pseudonyms import load_or_create_key
 
-        return SqlStore(self.settings.database_url, echo=self.settings.db.echo)
+        configured = self.settings.feedback.pseudonym_key
+        key = (
+            configured.get_secret_value().encode("utf-8")
+            if configured is not None
+            else load_or_create_key(self.settings.data_dir / "secrets" / "pseudonym.key")
+        )
+        return SqlStore(self.settings.database_url, echo=self.settings.db.echo, pseudonym_key=key)
 
     @cached_property
     def api_keys(self) -> ApiKeyService:

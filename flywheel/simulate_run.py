@@ -138,7 +138,9 @@ class Simulation:
             result = c.router.answer(item.question, top_k=self.config.top_k, user_id=agent)
             reaction = react(item, result.citations, correct_chunk_ids=[chunk_id(item.doc_id, 0)],
                              wrong_answers=self.answers, noise=self.config.noise, rng=self.rng)  # fmt: skip
-            subs = [FeedbackSubmission(query_id=result.query_id, kind=kind, data=data, user_id=agent, rater_id=agent)
+            # Each simulated agent stands for its own API key: the principal its votes are counted by.
+            subs = [FeedbackSubmission(query_id=result.query_id, kind=kind, data=data, user_id=agent, rater_id=agent,
+                                       principal=f"sim:{agent}")
                     for kind, data in reaction.events]  # fmt: skip
             c.feedback_intake.submit_batch(subs)
             stats["queries"] += 1

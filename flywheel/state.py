@@ -1,25 +1,31 @@
 """Loop state: jobs, cycles, deployments and lineage edges in the metadata database.
 
 Uses the same SQLAlchemy URL as the feedback store (``settings.database_url``: SQLite file by default, PostgreSQL
-when configured) but owns its tables (``fw_*``) and its own Alembic environment (``flywheel/migrations``, version
-table ``alembic_version_flywheel``), so it never touches the feedback schema. :class:`StateStore` runs the
+when configured) and the same persistence base (:mod:`feedback.store.engine`: engine set-up and SQLite pragmas,
+Alembic runner, database-error translation, so an outage is a 503, never a 500), but owns its tables (``fw_*``) and
+its own Alembic environment (``flywheel/migrations``, version table ``alembic_version_flywheel``), so it never
+touches the feedback schema. :class:`StateStore` runs the
 migrations on construction and exposes small typed operations; every write commits before it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from core.errors import NotFoundError, StorageError
+from core.errors import NotFoundError
 from core.types import utcnow
+from feedback.store.engine import make_engine, translate_errors
+from feedback.store.engine import run_migrations as run_schema_migrations
 from flywheel.state_tables import (
     ACTIVE_JOB_STATUSES,
     VERSION_TABLE,
@@ -107,35 +113,12 @@ class LineageEdge:
     relation: str
 
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
 def run_migrations(engine: Engine) -> None:
     """Upgrade the flywheel tables to head with this package's Alembic environment (own version table)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-
-
-def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite gets WAL, a busy timeout and cross-thread use (the job pool)."""
-    if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    run_schema_migrations(engine, script_location=MIGRATIONS_DIR, label="flywheel")
 
 
 def new_id() -> str:
@@ -163,17 +146,27 @@ class StateStore:
         url: SQLAlchemy URL (``settings.database_url``).
         migrate: run this package's Alembic migrations first (default on).
     Raises:
-        StorageError: the database cannot be opened or migrated.
+        UpstreamUnavailableError: the database cannot be reached (here or on any later call).
+        StorageError: any other database failure.
     """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
         if migrate:
-            try:
-                run_migrations(self.engine)
-            except sa.exc.SQLAlchemyError as exc:
-                raise StorageError("could not migrate the flywheel state tables") from exc
+            run_migrations(self.engine)
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """One committed transaction with translated errors."""
+        with translate_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A read connection with translated errors."""
+        with translate_errors(), self.engine.connect() as conn:
+            yield conn
 
     def close(self) -> None:
         """Dispose the connection pool."""
@@ -191,13 +184,13 @@ class StateStore:
         values = {
             k: getattr(job, k) for k in ("id", "kind", "status", "progress", "params", "created_at", "updated_at")
         }
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(jobs_table.insert().values(**values, cancel_requested=False))
         return job
 
     def get_job(self, job_id: str) -> JobRecord:
         """Job by id. Raises ``NotFoundError``."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
         if row is None:
             raise NotFoundError(f"job {job_id} does not exist", job_id=job_id)
@@ -208,7 +201,7 @@ class StateStore:
     def update_job(self, job_id: str, **values: Any) -> None:
         """Update job columns (``status``, ``step``, ``progress``, ``error``, ``result``, ``heartbeat_at`` ...)."""
         values["updated_at"] = utcnow()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(**values))
         if result.rowcount == 0:
             raise NotFoundError(f"job {job_id} does not exist", job_id=job_id)
@@ -220,7 +213,7 @@ class StateStore:
             query = query.where(jobs_table.c.kind == kind)
         if statuses:
             query = query.where(jobs_table.c.status.in_([str(s) for s in statuses]))
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(query).all()
         out = []
         for row in rows:
@@ -234,7 +227,7 @@ class StateStore:
         """Insert a new ``running`` cycle."""
         now = utcnow()
         cycle = CycleRecord(id=new_id(), corpus=corpus, status="running", job_id=job_id, created_at=now, updated_at=now)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 cycles_table.insert().values(
                     id=cycle.id, corpus=corpus, status=cycle.status, job_id=job_id, steps=[], datasets={},
@@ -245,7 +238,7 @@ class StateStore:
 
     def get_cycle(self, cycle_id: str) -> CycleRecord:
         """Cycle by id. Raises ``NotFoundError``."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(cycles_table).where(cycles_table.c.id == cycle_id)).first()
         if row is None:
             raise NotFoundError(f"cycle {cycle_id} does not exist", cycle_id=cycle_id)
@@ -254,7 +247,7 @@ class StateStore:
     def update_cycle(self, cycle_id: str, **values: Any) -> None:
         """Update cycle columns."""
         values["updated_at"] = utcnow()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(cycles_table.update().where(cycles_table.c.id == cycle_id).values(**values))
         if result.rowcount == 0:
             raise NotFoundError(f"cycle {cycle_id} does not exist", cycle_id=cycle_id)
@@ -264,7 +257,7 @@ class StateStore:
         query = sa.select(cycles_table).order_by(cycles_table.c.created_at.desc()).limit(limit)
         if status:
             query = query.where(cycles_table.c.status == status)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [CycleRecord(**_row_dict(row)) for row in conn.execute(query).all()]
 
     # ----------------------------------------------------------------------------------------- deployments
@@ -276,7 +269,7 @@ class StateStore:
             .order_by(deployments_table.c.created_at.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(query).first()
         return DeploymentRecord(**_row_dict(row)) if row is not None else None
 
@@ -286,7 +279,7 @@ class StateStore:
         record.created_at = record.created_at or now
         record.updated_at = now
         record.status = "active"
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 deployments_table.update()
                 .where(deployments_table.c.corpus == record.corpus, deployments_table.c.status == "active")
@@ -298,7 +291,7 @@ class StateStore:
     def update_deployment(self, deployment_id: str, **values: Any) -> None:
         """Update deployment columns (e.g. ``canary``)."""
         values["updated_at"] = utcnow()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(deployments_table.update().where(deployments_table.c.id == deployment_id).values(**values))
 
     def list_deployments(self, corpus: str, *, limit: int = 50) -> list[DeploymentRecord]:
@@ -309,12 +302,12 @@ class StateStore:
             .order_by(deployments_table.c.created_at.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [DeploymentRecord(**_row_dict(row)) for row in conn.execute(query).all()]
 
     def get_deployment(self, deployment_id: str) -> DeploymentRecord:
         """Deployment by id. Raises ``NotFoundError``."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(sa.select(deployments_table).where(deployments_table.c.id == deployment_id)).first()
         if row is None:
             raise NotFoundError(f"deployment {deployment_id} does not exist", deployment_id=deployment_id)
@@ -328,7 +321,7 @@ class StateStore:
         for edge in edges:
             by_target.setdefault((edge.to_kind, edge.to_id), []).append(edge)
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for (to_kind, to_id), group in by_target.items():
                 cond = sa.and_(lineage_table.c.to_kind == to_kind, lineage_table.c.to_id == to_id)
                 cols = sa.select(lineage_table.c.from_kind, lineage_table.c.from_id).where(cond)
@@ -352,7 +345,7 @@ class StateStore:
 
     def _edges(self, cond: Any) -> list[LineageEdge]:
         cols = [lineage_table.c[k] for k in ("from_kind", "from_id", "to_kind", "to_id", "relation")]
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(sa.select(*cols).where(cond).order_by(lineage_table.c.id)).all()
         return [LineageEdge(*row) for row in rows]
 

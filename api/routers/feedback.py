@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import AfterValidator
 
-from api.deps import Admin, Agent, ContainerDep, MetricsDep, Reader, require_json
+from api.deps import Admin, Agent, ContainerDep, MetricsDep, Reader, principal_id, require_json
 from api.schemas.feedback import (
     COMMON_FIELDS,
     CorrectionPublic,
@@ -22,6 +23,7 @@ from api.schemas.feedback import (
     FeedbackPublic,
 )
 from core.types import FeedbackEvent, FeedbackKind
+from core.validation import no_nul
 from feedback.store import CorrectionRecord, CorrectionState
 from feedback.validation import FeedbackSubmission
 
@@ -30,7 +32,8 @@ router = APIRouter(tags=["feedback"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 
-def _submission(body: FeedbackCreate, *, idempotency_key: str | None = None) -> FeedbackSubmission:
+def _submission(body: FeedbackCreate, *, principal: str, idempotency_key: str | None = None) -> FeedbackSubmission:
+    """The intake's submission; ``principal`` comes from the verified key (the body cannot set it)."""
     raw = body.model_dump(exclude_none=True)
     return FeedbackSubmission(
         query_id=body.query_id,
@@ -40,6 +43,7 @@ def _submission(body: FeedbackCreate, *, idempotency_key: str | None = None) -> 
         tenant=body.tenant,
         rater_id=body.rater_id,
         idempotency_key=idempotency_key or body.idempotency_key,
+        principal=principal,
     )
 
 
@@ -51,8 +55,13 @@ def submit_feedback(
     principal: Agent,
     idempotency_key: IdempotencyKey = None,
 ) -> FeedbackAccepted:
-    """Store one feedback event (committed before the response); a repeated Idempotency-Key returns the first id."""
-    accepted = FeedbackAccepted(id=container.feedback_intake.submit(_submission(body, idempotency_key=idempotency_key)))
+    """Store one feedback event (committed before the response).
+
+    The Idempotency-Key is scoped to the calling API key: repeating it with the same body returns the first id, with
+    another body it is a 409; another key's same Idempotency-Key is a separate event.
+    """
+    submission = _submission(body, principal=principal_id(principal), idempotency_key=idempotency_key)
+    accepted = FeedbackAccepted(id=container.feedback_intake.submit(submission))
     metrics.feedback.labels(body.kind).inc()
     return accepted
 
@@ -68,8 +77,9 @@ def submit_feedback_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> FeedbackBatchAccepted:
     """Store a batch all-or-none; 422 lists every bad item by index. A header key scopes per-item keys ``{key}:{i}``."""
+    caller = principal_id(principal)
     submissions = [
-        _submission(event, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None)
+        _submission(event, principal=caller, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None)
         for i, event in enumerate(body.events)
     ]
     result = container.feedback_intake.submit_batch(submissions)
@@ -82,7 +92,7 @@ def submit_feedback_batch(
 def list_feedback(
     container: ContainerDep,
     principal: Reader,
-    query_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    query_id: Annotated[str | None, Query(min_length=1, max_length=64), AfterValidator(no_nul)] = None,
     kind: FeedbackKind | None = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -105,7 +115,7 @@ def _public(event: FeedbackEvent) -> FeedbackPublic:
     )
 
 
-CorrectionId = Annotated[str, Path(min_length=1, max_length=64)]
+CorrectionId = Annotated[str, Path(min_length=1, max_length=64), AfterValidator(no_nul)]
 
 
 @router.get("/v1/corrections", response_model=list[CorrectionPublic])

@@ -12,19 +12,26 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.validation import NulFreeModel
+
 Id = Annotated[str, Field(min_length=1, max_length=64)]
-OptionalName = Annotated[str | None, Field(default=None, min_length=1, max_length=128)]
+OptionalName = Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
 Text = Annotated[str, Field(min_length=1, description="free text; scrubbed of PII before it is stored")]
 ChunkIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(default_factory=list)]
 
 
-class _Base(BaseModel):
+class _Base(NulFreeModel):
     model_config = ConfigDict(extra="forbid")
 
     query_id: Id = Field(description="the query_id returned by POST /v1/query")
-    user_id: OptionalName = Field(default=None, description="pseudonymous user id (consent and deletion)")
-    tenant: OptionalName = None
-    rater_id: OptionalName = Field(default=None, description="the agent giving the feedback (rater weighting)")
+    user_id: OptionalName = Field(
+        default=None, description="the end user's id (consent and deletion); stored only as a keyed hash"
+    )
+    tenant: OptionalName = Field(default=None, description="tenant / team; stored only as a keyed hash")
+    rater_id: OptionalName = Field(
+        default=None,
+        description="a label for the agent giving the feedback; votes are counted per API key, never per rater_id",
+    )
     idempotency_key: Annotated[str | None, Field(default=None, min_length=1, max_length=200)] = Field(
         default=None, description="batch items only; single events use the Idempotency-Key header"
     )
@@ -127,7 +134,7 @@ FeedbackCreate = Annotated[
 COMMON_FIELDS = frozenset({"query_id", "user_id", "tenant", "rater_id", "idempotency_key", "kind"})
 
 
-class FeedbackBatchCreate(BaseModel):
+class FeedbackBatchCreate(NulFreeModel):
     """Up to ``settings.feedback.max_batch`` events, stored all-or-none."""
 
     model_config = ConfigDict(extra="forbid")
@@ -171,13 +178,20 @@ class ConsentPublic(BaseModel):
 
 
 class DeletionPublic(BaseModel):
-    """What a deletion removed and which dataset / model versions had used the user's data."""
+    """What a deletion removed from every store, and which trained models still carry the user's data."""
 
-    user_id: str
-    events_deleted: int
-    queries_deleted: int
-    datasets: list[str]
-    models: list[str]
+    user_id: str = Field(description="the id as given in the path")
+    events_deleted: int = Field(description="feedback events removed from the feedback store")
+    queries_deleted: int = Field(description="query records removed from the query log")
+    corrections_deleted: int = Field(description="correction records removed from the feedback store")
+    correction_passages_deleted: dict[str, int] = Field(
+        default_factory=dict, description="correction passages removed per collection version ({corpus}__v{n})"
+    )
+    dataset_rows_deleted: dict[str, int] = Field(
+        default_factory=dict, description="rows removed per curated dataset version ({kind}/v{n})"
+    )
+    datasets: list[str] = Field(description="dataset versions that had held the user's data")
+    models: list[str] = Field(description="trained model versions that still carry the data (retrain to remove it)")
 
 
 class CorrectionPublic(BaseModel):
@@ -191,7 +205,7 @@ class CorrectionPublic(BaseModel):
     chunk_id: str | None
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(NulFreeModel):
     """A new API key request."""
 
     model_config = ConfigDict(extra="forbid")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConflictError, NotFoundError
 from core.types import utcnow
+from core.validation import reject_nul
 from feedback.store.models import (
     ApiKeyRow,
     CorrectionRow,
@@ -23,6 +24,7 @@ from feedback.store.models import (
     QueryRow,
     UserRow,
 )
+from feedback.store.pseudonyms import Pseudonymizer
 from feedback.store.records import (
     ApiKeyRecord,
     CorrectionRecord,
@@ -36,19 +38,28 @@ from feedback.store.records import (
 
 
 class _HasSession(Protocol):
+    pseudonyms: Pseudonymizer
+
     def _session(self) -> contextlib.AbstractContextManager[Session]: ...
 
 
+def _user_keys(store: _HasSession, user_id: str) -> list[str]:
+    """How the store may know a user: its pseudonym, and the raw id of rows written before pseudonyms (fb0001)."""
+    reject_nul(user_id, field="user_id")
+    return [store.pseudonyms.of("user", user_id) or "", user_id]
+
+
 class ConsentMixin:
-    """Opt-out / opt-in of pseudonymous users."""
+    """Opt-out / opt-in of pseudonymous users (callers pass the raw id; only its pseudonym is stored)."""
 
     def set_opt_out(self: _HasSession, user_id: str, *, opted_out: bool) -> UserConsent:
         """Record the user's choice (timestamped); later events of an opted-out user are excluded from training."""
         now = utcnow()
+        pseudonym = _user_keys(self, user_id)[0]
         with self._session() as session:
-            row = session.get(UserRow, user_id)
+            row = session.get(UserRow, pseudonym)
             if row is None:
-                row = UserRow(id=user_id, opted_out=False, updated_at=now)
+                row = UserRow(id=pseudonym, opted_out=False, updated_at=now)
                 session.add(row)
             row.opted_out = opted_out
             row.updated_at = now
@@ -60,12 +71,13 @@ class ConsentMixin:
 
     def get_consent(self: _HasSession, user_id: str) -> UserConsent:
         """Consent state; a user never seen has not opted out."""
+        pseudonym = _user_keys(self, user_id)[0]
         with self._session() as session:
-            row = session.get(UserRow, user_id)
-            return UserConsent(user_id=user_id, opted_out=False) if row is None else _consent(row)
+            row = session.get(UserRow, pseudonym)
+            return UserConsent(user_id=pseudonym, opted_out=False) if row is None else _consent(row)
 
     def opted_out_users(self: _HasSession) -> set[str]:
-        """Ids of every user currently opted out."""
+        """Pseudonyms of every user currently opted out."""
         with self._session() as session:
             return set(session.scalars(sa.select(UserRow.id).where(UserRow.opted_out.is_(True))))
 
@@ -132,18 +144,22 @@ class UsageMixin:
     def delete_user_data(self: _HasSession, user_id: str) -> DeletionReport:
         """Delete the user's events and queries (and events on those queries) in one transaction.
 
-        Returns the dataset and model versions that had used the user's data and the corrections removed (callers
-        revoke applied ones from the live index). Usage records are kept: they answer "who saw this user".
+        Returns the dataset and model versions that had used the user's data, the corrections removed (callers
+        remove their passages from the index) and the deleted ids. Usage records are kept (under the pseudonym):
+        they answer "which datasets and models saw this user".
         """
+        keys = _user_keys(self, user_id)
         with self._session() as session:
-            query_ids = list(session.scalars(sa.select(QueryRow.id).where(QueryRow.user_id == user_id)))
-            doomed = sa.or_(EventRow.user_id == user_id, EventRow.query_id.in_(query_ids))
+            query_ids = list(session.scalars(sa.select(QueryRow.id).where(QueryRow.user_id.in_(keys))))
+            doomed = sa.or_(EventRow.user_id.in_(keys), EventRow.query_id.in_(query_ids))
             event_ids = list(session.scalars(sa.select(EventRow.id).where(doomed)))
             corrections = _delete_corrections(session, event_ids)
             session.execute(sa.delete(EventRow).where(EventRow.id.in_(event_ids)))
             session.execute(sa.delete(QueryRow).where(QueryRow.id.in_(query_ids)))
-            datasets, models = _usage_of(session, user_id)
-        return DeletionReport(user_id, len(event_ids), len(query_ids), datasets, models, corrections)
+            datasets, models = _usage_of(session, keys)
+        return DeletionReport(
+            keys[0], len(event_ids), len(query_ids), datasets, models, corrections, event_ids, query_ids
+        )
 
 
 def _delete_corrections(session: Session, event_ids: Sequence[str]) -> list[CorrectionRecord]:
@@ -155,11 +171,11 @@ def _delete_corrections(session: Session, event_ids: Sequence[str]) -> list[Corr
     return records
 
 
-def _usage_of(session: Session, user_id: str) -> tuple[list[str], list[str]]:
+def _usage_of(session: Session, user_keys: Sequence[str]) -> tuple[list[str], list[str]]:
     pairs = set(
         session.execute(
             sa.select(DatasetUsageRow.dataset_kind, DatasetUsageRow.dataset_version).where(
-                DatasetUsageRow.user_id == user_id
+                DatasetUsageRow.user_id.in_(list(user_keys))
             )
         ).tuples()
     )
@@ -233,4 +249,5 @@ def _correction(row: CorrectionRow) -> CorrectionRecord:
         rater=row.rater,
         agreeing=list(row.agreeing or []),
         chunk_id=row.chunk_id,
+        principal=row.principal,
     )

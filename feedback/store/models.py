@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+ID_CHARS = 200  # identifiers (user, tenant, rater, principal): the API schemas' limit (migration fb0002)
+
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in, naive UTC in the column, aware UTC out (same on SQLite and PostgreSQL)."""
@@ -54,8 +56,8 @@ class QueryRow(Base):
     embedder_version: Mapped[str] = mapped_column(sa.String(128))
     generator_version: Mapped[str] = mapped_column(sa.String(128))
     arm: Mapped[str] = mapped_column(sa.String(16))
-    user_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
-    tenant: Mapped[str | None] = mapped_column(sa.String(128))
+    user_id: Mapped[str | None] = mapped_column(sa.String(ID_CHARS), index=True)
+    tenant: Mapped[str | None] = mapped_column(sa.String(ID_CHARS))
     top_k: Mapped[int]
     filters: Mapped[dict[str, Any]]
     latency_ms: Mapped[float] = mapped_column(sa.Float)
@@ -63,7 +65,11 @@ class QueryRow(Base):
 
 
 class EventRow(Base):
-    """A scrubbed feedback event; ``excluded`` marks events of opted-out users (never used for training)."""
+    """A scrubbed feedback event; ``excluded`` marks events of opted-out users (never used for training).
+
+    Identifiers are pseudonyms (:mod:`feedback.store.pseudonyms`); ``principal`` is the authenticated caller (set by
+    the server, never by the body); ``idempotency_key`` is scoped to it and ``body_hash`` fingerprints the body.
+    """
 
     __tablename__ = "fb_events"
 
@@ -71,10 +77,12 @@ class EventRow(Base):
     query_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("fb_queries.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(32), index=True)
     data: Mapped[dict[str, Any]]
-    user_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
-    tenant: Mapped[str | None] = mapped_column(sa.String(128))
-    rater_id: Mapped[str | None] = mapped_column(sa.String(128))
+    user_id: Mapped[str | None] = mapped_column(sa.String(ID_CHARS), index=True)
+    tenant: Mapped[str | None] = mapped_column(sa.String(ID_CHARS))
+    rater_id: Mapped[str | None] = mapped_column(sa.String(ID_CHARS))
+    principal: Mapped[str | None] = mapped_column(sa.String(ID_CHARS), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(256), unique=True)
+    body_hash: Mapped[str | None] = mapped_column(sa.String(64))
     excluded: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -84,7 +92,7 @@ class UserRow(Base):
 
     __tablename__ = "fb_users"
 
-    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(sa.String(ID_CHARS), primary_key=True)
     opted_out: Mapped[bool] = mapped_column(default=False)
     opted_out_at: Mapped[datetime | None]
     opted_in_at: Mapped[datetime | None]
@@ -111,7 +119,7 @@ class DatasetUsageRow(Base):
 
     dataset_kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     dataset_version: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True, index=True)
+    user_id: Mapped[str] = mapped_column(sa.String(ID_CHARS), primary_key=True, index=True)
 
 
 class ModelUsageRow(Base):
@@ -135,7 +143,8 @@ class CorrectionRow(Base):
     corpus: Mapped[str] = mapped_column(sa.String(64))
     text: Mapped[str] = mapped_column(sa.Text)
     agreement_key: Mapped[str] = mapped_column(sa.String(64), index=True)
-    rater: Mapped[str | None] = mapped_column(sa.String(128))
+    rater: Mapped[str | None] = mapped_column(sa.String(ID_CHARS))
+    principal: Mapped[str | None] = mapped_column(sa.String(ID_CHARS))
     state: Mapped[str] = mapped_column(sa.String(16), index=True)
     agreeing: Mapped[list[Any]]
     chunk_id: Mapped[str | None] = mapped_column(sa.String(64))

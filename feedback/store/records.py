@@ -64,13 +64,16 @@ class CorrectionRecord:
     rater: str | None = None
     agreeing: list[str] = field(default_factory=list)
     chunk_id: str | None = None
+    principal: str | None = None  # the authenticated caller that submitted it (the quorum counts these)
 
 
 @dataclass(frozen=True, slots=True)
 class DeletionReport:
     """What ``DELETE /v1/users/{id}/data`` removed and which dataset / model versions had used that user's data.
 
-    ``datasets`` are refs ``{kind}/v{n}``; ``revoked_chunk_ids`` are live correction passages to remove.
+    ``user_id`` is the pseudonym the store knew the user by; ``datasets`` are refs ``{kind}/v{n}``; ``corrections``
+    are the deleted correction records (their passages are removed from the index by the caller);
+    ``deleted_event_ids`` lets the caller remove the user's rows from curated datasets.
     """
 
     user_id: str
@@ -79,6 +82,8 @@ class DeletionReport:
     datasets: list[str]
     models: list[str]
     corrections: list[CorrectionRecord] = field(default_factory=list)
+    deleted_event_ids: list[str] = field(default_factory=list)
+    deleted_query_ids: list[str] = field(default_factory=list)
 
 
 def dataset_ref(kind: str, version: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -18,9 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.types import Arm, FeedbackEvent, FeedbackKind, QueryRecord, utcnow
+from core.validation import reject_nul
 from feedback.store.admin import ConsentMixin, CorrectionMixin, KeyMixin, UsageMixin
-from feedback.store.engine import make_engine, run_migrations, translate_errors
+from feedback.store.engine import make_engine, purge_freed_space, run_migrations, translate_errors
 from feedback.store.models import CorrectionRow, EventRow, QueryRow, UserRow
+from feedback.store.pseudonyms import Pseudonymizer
 from feedback.store.records import CorrectionState
 from feedback.text import stable_hash
 
@@ -31,11 +34,17 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
     """Feedback + query-log store over any SQLAlchemy URL (see module docstring).
 
     ``migrate=True`` (default) upgrades the schema at construction; pass ``False`` and call :meth:`migrate` to control
-    when it happens.
+    when it happens. ``pseudonym_key`` keys the hashes that replace user, tenant and rater ids (and scope idempotency
+    keys); services pass a persistent one (settings or the data dir's secret). Without it the store draws a random
+    key, so its pseudonyms are stable only for this object's lifetime (tests, throw-away stores).
+    Strings holding NUL are ``InvalidInputError`` on every backend (PostgreSQL would refuse them).
     """
 
-    def __init__(self, url: str, *, echo: bool = False, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, migrate: bool = True, pseudonym_key: bytes | None = None
+    ) -> None:
         self.url = url
+        self.pseudonyms = Pseudonymizer(pseudonym_key or secrets.token_bytes(32))
         self.engine = make_engine(url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -60,15 +69,24 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
         except sa_exc.SQLAlchemyError:
             return False
 
+    def purge_freed_space(self) -> None:
+        """Make deleted rows leave the database files (see :func:`feedback.store.engine.purge_freed_space`)."""
+        purge_freed_space(self.engine)
+
     def close(self) -> None:
         """Dispose of the connection pool. Idempotent."""
         self.engine.dispose()
 
     # ------------------------------------------------------------------------------------------------- query log
     def record_query(self, record: QueryRecord) -> None:
-        """Persist a (scrubbed) query record; committed on return. ``ConflictError`` for a duplicate id."""
+        """Persist a (scrubbed) query record with pseudonymous user and tenant; committed on return.
+
+        ``ConflictError`` for a duplicate id, ``InvalidInputError`` for a NUL in any string.
+        """
+        fields = {"id": record.id, "question": record.question, "answer": record.answer, "user_id": record.user_id}
+        reject_nul({**fields, "tenant": record.tenant, "filters": dict(record.filters)}, field="query")
         with self._session() as session:
-            session.add(_query_row(record))
+            session.add(_query_row(record, self.pseudonyms))
         logger.debug("query recorded query_id=%s", record.id)
 
     def get_query(self, query_id: str) -> QueryRecord:
@@ -102,40 +120,62 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
             return set(session.scalars(sa.select(QueryRow.id).where(QueryRow.id.in_(set(query_ids)))))
 
     # ---------------------------------------------------------------------------------------------------- events
-    def add_events(self, events: Sequence[FeedbackEvent], *, idempotency_keys: Sequence[str | None]) -> list[str]:
+    def add_events(
+        self,
+        events: Sequence[FeedbackEvent],
+        *,
+        idempotency_keys: Sequence[str | None],
+        fingerprints: Sequence[str | None] | None = None,
+    ) -> list[str]:
         """Store events atomically (all or none); a repeated idempotency key returns the first event's id.
 
-        Events of opted-out users are stored with ``excluded=True``. Correction events also create a ``pending``
-        correction row in the same transaction. Raises ``NotFoundError`` for an unknown query id.
+        Idempotency keys are scoped to the event's ``principal``: another principal's same key is a new event. With
+        ``fingerprints`` (a keyed hash of each request body) a key repeated with another body is ``ConflictError``.
+        User, tenant and rater ids are stored as pseudonyms. Events of opted-out users are stored with
+        ``excluded=True``. Correction events also create a ``pending`` correction row in the same transaction.
+        Raises ``NotFoundError`` for an unknown query id, ``InvalidInputError`` for a NUL in any string.
         """
-        if len(events) != len(idempotency_keys):
-            raise InvalidInputError("events and idempotency_keys must have the same length")
+        prints = list(fingerprints) if fingerprints is not None else [None] * len(events)
+        if not len(events) == len(idempotency_keys) == len(prints):
+            raise InvalidInputError("events, idempotency_keys and fingerprints must have the same length")
+        for i, e in enumerate(events):
+            fields = {"query_id": e.query_id, "user_id": e.user_id, "tenant": e.tenant, "rater_id": e.rater_id}
+            reject_nul({**fields, "principal": e.principal, "data": dict(e.data)}, field=f"events[{i}]")
+        pairs = zip(events, idempotency_keys, strict=True)
+        scoped = [self.pseudonyms.idempotency_key(e.principal, k) if k else None for e, k in pairs]
         try:
-            return self._add_events_once(events, idempotency_keys)
-        except ConflictError:
+            return self._add_events_once(events, scoped, prints)
+        except ConflictError as exc:
+            if exc.detail.get("reason") == "idempotency":
+                raise
             # A concurrent writer stored the same idempotency key first: its ids are the answer.
-            return self._add_events_once(events, idempotency_keys)
+            return self._add_events_once(events, scoped, prints)
 
-    def _add_events_once(self, events: Sequence[FeedbackEvent], keys: Sequence[str | None]) -> list[str]:
+    def _add_events_once(
+        self, events: Sequence[FeedbackEvent], keys: Sequence[str | None], prints: Sequence[str | None]
+    ) -> list[str]:
         wanted = {k for k in keys if k}
+        pseudo = self.pseudonyms
         with self._session() as session:
             known = _known_keys(session, wanted)
             queries = _load_queries(session, {e.query_id for e in events})
-            opted_out = _opted_out(session, {e.user_id for e in events if e.user_id})
+            opted_out = _opted_out(session, {pseudo.of("user", e.user_id) or "" for e in events if e.user_id})
             ids: list[str] = []
-            for event, key in zip(events, keys, strict=True):
+            for event, key, fingerprint in zip(events, keys, prints, strict=True):
                 if key and key in known:
-                    ids.append(known[key])
+                    ids.append(_repeat(known[key], fingerprint))
                     continue
                 query = queries.get(event.query_id)
                 if query is None:
                     raise NotFoundError(f"query {event.query_id!r} does not exist", query_id=event.query_id)
-                session.add(_event_row(event, key, excluded=event.user_id in opted_out))
+                row = _event_row(event, key, pseudo, body_hash=fingerprint)
+                row.excluded = row.user_id in opted_out
+                session.add(row)
                 if event.kind == FeedbackKind.CORRECTION:
                     session.flush()
-                    session.add(_correction_row(event, query))
+                    session.add(_correction_row(row, query))
                 if key:
-                    known[key] = event.id
+                    known[key] = (event.id, fingerprint)
                 ids.append(event.id)
         return ids
 
@@ -202,11 +242,23 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
             return [(_event(e), _query_record(q)) for e, q in session.execute(stmt)]
 
 
-def _known_keys(session: Session, keys: set[str]) -> dict[str, str]:
+def _known_keys(session: Session, keys: set[str]) -> dict[str, tuple[str, str | None]]:
     if not keys:
         return {}
-    rows = session.execute(sa.select(EventRow.idempotency_key, EventRow.id).where(EventRow.idempotency_key.in_(keys)))
-    return {k: i for k, i in rows if k}
+    columns = (EventRow.idempotency_key, EventRow.id, EventRow.body_hash)
+    stmt = sa.select(*columns).where(EventRow.idempotency_key.in_(keys))
+    return {k: (i, h) for k, i, h in session.execute(stmt) if k}
+
+
+def _repeat(first: tuple[str, str | None], fingerprint: str | None) -> str:
+    """The first event's id for a repeated key; ``ConflictError`` when the body differs from the first one."""
+    event_id, stored = first
+    if fingerprint is not None and stored is not None and fingerprint != stored:
+        raise ConflictError(
+            "this Idempotency-Key was already used with a different request body; use a new key for a new event",
+            reason="idempotency",
+        )
+    return event_id
 
 
 def _load_queries(session: Session, ids: set[str]) -> dict[str, QueryRow]:
@@ -220,7 +272,7 @@ def _opted_out(session: Session, user_ids: set[str]) -> set[str]:
     return set(session.scalars(stmt))
 
 
-def _query_row(r: QueryRecord) -> QueryRow:
+def _query_row(r: QueryRecord, pseudo: Pseudonymizer) -> QueryRow:
     return QueryRow(
         id=r.id,
         question=r.question,
@@ -233,8 +285,8 @@ def _query_row(r: QueryRecord) -> QueryRow:
         embedder_version=r.embedder_version,
         generator_version=r.generator_version,
         arm=Arm(r.arm).value,
-        user_id=r.user_id,
-        tenant=r.tenant,
+        user_id=pseudo.of("user", r.user_id),
+        tenant=pseudo.of("tenant", r.tenant),
         top_k=r.top_k,
         filters=dict(r.filters),
         latency_ms=float(r.latency_ms),
@@ -264,17 +316,19 @@ def _query_record(row: QueryRow) -> QueryRecord:
     )
 
 
-def _event_row(e: FeedbackEvent, key: str | None, *, excluded: bool) -> EventRow:
+def _event_row(e: FeedbackEvent, key: str | None, pseudo: Pseudonymizer, *, body_hash: str | None) -> EventRow:
     return EventRow(
         id=e.id,
         query_id=e.query_id,
         kind=FeedbackKind(e.kind).value,
         data=dict(e.data),
-        user_id=e.user_id,
-        tenant=e.tenant,
-        rater_id=e.rater_id,
+        user_id=pseudo.of("user", e.user_id),
+        tenant=pseudo.of("tenant", e.tenant),
+        rater_id=pseudo.of("rater", e.rater_id),
+        principal=e.principal,
         idempotency_key=key,
-        excluded=excluded,
+        body_hash=body_hash,
+        excluded=False,
         created_at=e.created_at,
     )
 
@@ -289,10 +343,11 @@ def _event(row: EventRow) -> FeedbackEvent:
         tenant=row.tenant,
         rater_id=row.rater_id,
         created_at=row.created_at,
+        principal=row.principal,
     )
 
 
-def _correction_row(e: FeedbackEvent, query: QueryRow) -> CorrectionRow:
+def _correction_row(e: EventRow, query: QueryRow) -> CorrectionRow:
     now = utcnow()
     text = str(e.data.get("text", ""))
     return CorrectionRow(
@@ -303,6 +358,7 @@ def _correction_row(e: FeedbackEvent, query: QueryRow) -> CorrectionRow:
         text=text,
         agreement_key=stable_hash(query.corpus, query.question, text),
         rater=e.rater_id or e.user_id,
+        principal=e.principal,
         state=CorrectionState.PENDING.value,
         agreeing=[],
         chunk_id=None,

@@ -206,9 +206,11 @@ def test_when_correction_given_then_next_agent_gets_it_and_revoke_removes_it(cli
 def test_when_user_opts_out_and_is_deleted_then_data_goes(client: TestClient, keys: dict) -> None:
     qid = _ask(client, keys["agent"], user_id="u-gone")["query_id"]
     client.post("/v1/feedback", json={"query_id": qid, "kind": "used", "user_id": "u-gone"}, headers=keys["agent"])
-    out = client.post("/v1/users/u-gone/opt-out", headers=keys["agent"]).json()
-    assert out["opted_out"] is True and out["opted_out_at"]
-    assert client.post("/v1/users/u-gone/opt-in", headers=keys["agent"]).json()["opted_out"] is False
+    _problem(client.post("/v1/users/u-gone/opt-out", headers=keys["agent"]), 403)  # agents cannot speak for users
+    _problem(client.post("/v1/users/u-gone/opt-in", headers=keys["agent"]), 403)
+    out = client.post("/v1/users/u-gone/opt-out", headers=ADMIN).json()
+    assert out["opted_out"] is True and out["opted_out_at"] and out["user_id"] == "u-gone"
+    assert client.post("/v1/users/u-gone/opt-in", headers=ADMIN).json()["opted_out"] is False
     report = client.delete("/v1/users/u-gone/data", headers=ADMIN).json()
     assert (report["events_deleted"], report["queries_deleted"]) == (1, 1)
     assert report["datasets"] == [] and report["models"] == []

@@ -47,7 +47,7 @@ class _Log:
         return q
 
     def event(self, q: Any, kind: FeedbackKind, data: dict, *, rater: str = "a1", user: str = "u1") -> str:
-        e = FeedbackEvent(uuid.uuid4().hex, q.id, kind, data, user_id=user, rater_id=rater)
+        e = FeedbackEvent(uuid.uuid4().hex, q.id, kind, data, user_id=user, rater_id=rater, principal=rater)
         return self.store.add_events([e], idempotency_keys=[None])[0]
 
 

@@ -187,9 +187,15 @@ def test_when_user_opted_out_then_events_stored_but_excluded(sqlite_store: SqlSt
 
 
 def _correct(
-    intake: FeedbackIntake, query: Any, rater: str, text: str = "Use the reset link on the login page."
+    intake: FeedbackIntake,
+    query: Any,
+    principal: str,
+    text: str = "Use the reset link on the login page.",
+    *,
+    rater: str | None = None,
 ) -> str:
-    return intake.submit(FeedbackSubmission(query.id, "correction", {"text": text}, rater_id=rater))
+    submission = FeedbackSubmission(query.id, "correction", {"text": text}, rater_id=rater, principal=principal)
+    return intake.submit(submission)
 
 
 def test_when_fast_path_immediate_then_correction_upserted_and_revocable(
@@ -212,6 +218,8 @@ def test_when_fast_path_quorum_then_applied_after_n_distinct_agents(
     intake = _intake(sqlite_store, scrubber, passage_index, fast_path="quorum", fast_path_quorum=2)
     first = _correct(intake, query, "a1")
     _correct(intake, query, "a1")  # the same agent twice is not a quorum
+    for label in ("r-1", "r-2", "r-3"):  # nor is one principal claiming other rater ids
+        _correct(intake, query, "a1", rater=label)
     assert sqlite_store.get_correction(first).state == CorrectionState.PENDING
     same_question = make_query(question="how do I reset my password")
     sqlite_store.record_query(same_question)
