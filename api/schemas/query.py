@@ -7,11 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.validation import NulFreeModel
+
 FilterValue = str | int | bool
 FilterSpec = dict[str, FilterValue | list[FilterValue]]
 
 
-class QueryRequest(BaseModel):
+class QueryRequest(NulFreeModel):
     """A question from an agent. ``filters`` match payload metadata: ``{"category": "billing", "lang": ["en"]}``."""
 
     model_config = ConfigDict(extra="forbid")

@@ -236,3 +236,51 @@ def test_when_the_state_database_is_down_then_jobs_answer_503(tmp_path: Path, em
         problem = _problem(response, 503)
         assert response.headers["retry-after"] == "1" and "unavailable" in problem["detail"]
         _problem(client.get("/v1/jobs/0f8fad5b-d9cb-469f-a165-70867728950e"), 503)
+
+
+# --------------------------------------------------------------------------- 7. the same inputs on PostgreSQL
+@pytest.fixture
+def pg_app(tmp_path: Path, embedder: Any, postgres_url: str) -> Iterator[App]:
+    """The service on a throw-away PostgreSQL schema."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = "trust_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in postgres_url else "?"
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        db={"url": f"{postgres_url}{sep}options=-csearch_path%3D{schema}"},
+        auth={"enabled": True, "bootstrap_admin_key": ADMIN["X-API-Key"]},
+        _env_file=None,
+    )
+    container = Container(settings, overrides={"embedder": embedder})
+    container.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+    try:
+        with TestClient(create_app(container, warm_up=False), raise_server_exceptions=False) as client:
+            yield App(client, container, tmp_path / "data")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_when_postgres_gets_nul_or_long_ids_then_4xx_never_500(pg_app: App) -> None:
+    agent = pg_app.agents[0]
+    long_ids = {"user_id": "u" * 200, "tenant": "t" * 200}
+    query = pg_app.ask(agent, **long_ids)
+    body = {"query_id": query["query_id"], "kind": "comment", "text": "fine", **long_ids, "rater_id": "r" * 200}
+    assert pg_app.client.post("/v1/feedback", json=body, headers=agent).status_code == 201
+    for bad in ({"text": "a\x00b"}, {"user_id": "u\x00"}, {"query_id": "q\x00"}):
+        _problem(pg_app.client.post("/v1/feedback", json={**body, **bad}, headers=agent), 422)
+    nul_filters = ({"filters": {"category\x00": "billing"}}, {"filters": {"category": ["billing\x00"]}})
+    for bad in ({"question": "reset\x00password"}, {"user_id": "u\x00"}, {"tenant": "t\x00"}, *nul_filters):
+        response = pg_app.client.post("/v1/query", json={"question": "reset password", **bad}, headers=agent)
+        assert response.status_code == 422, response.text
+    _problem(pg_app.client.delete("/v1/users/a%00b/data", headers=ADMIN), 422)
+    for path in ("/v1/queries/a%00b", "/v1/jobs/a%00b", "/v1/cycles/a%00b"):  # the database refuses NUL: 422
+        assert pg_app.client.get(path, headers=ADMIN).status_code in (404, 422), path

@@ -76,3 +76,28 @@ def test_lineage_edges_deduplicate(state: StateStore) -> None:
     assert state.add_edges([edge]) == 0
     assert state.edges_to("model", "embedder:v1") == [edge]
     assert state.edges_from("dataset", "contrastive:v1") == [edge]
+
+
+def test_when_database_unreachable_then_every_call_is_upstream_unavailable() -> None:
+    from core.errors import UpstreamUnavailableError
+
+    down = StateStore("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2", migrate=False)
+    for call in (down.list_jobs, lambda: down.get_job("x"), lambda: down.create_job("eval"), down.list_cycles):
+        with pytest.raises(UpstreamUnavailableError) as info:
+            call()
+        assert info.value.retry_after_s == 1.0
+    with pytest.raises(UpstreamUnavailableError):
+        StateStore("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2")  # migrating on start-up too
+    down.close()
+
+
+def test_when_sqlite_then_state_and_feedback_share_one_engine_setup(tmp_path) -> None:
+    from feedback.store import SqlStore
+
+    url = f"sqlite:///{tmp_path / 'flywheel.db'}"
+    pragmas = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys", "secure_delete")
+    seen = []
+    for engine in (StateStore(url).engine, SqlStore(url).engine):
+        with engine.connect() as conn:
+            seen.append([conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in pragmas])
+    assert seen[0] == seen[1] and seen[0][0] == "wal"
