@@ -59,6 +59,7 @@ _REPLACED = ("CreditCardRecognizer", "IbanRecognizer", "UsSsnRecognizer", "UrlRe
 
 def _install_recognizers(analyzer: Any, language: str) -> None:
     """Swap in this project's recognizers (module docstring of ``feedback.pii_recognizers``)."""
+    from feedback import pii_addresses as addr
     from feedback import pii_recognizers as rec
     from feedback.names import NameGazetteerRecognizer
 
@@ -73,8 +74,8 @@ def _install_recognizers(analyzer: Any, language: str) -> None:
         rec.PhoneFallbackRecognizer(),
         rec.SchemeUrlRecognizer(),
         rec.PublicIpRecognizer(supported_language=language),
-        rec.LatinAddressRecognizer(supported_language=language),
-        rec.NonLatinScriptRecognizer(supported_language=language),
+        addr.LatinAddressRecognizer(supported_language=language),
+        addr.NonLatinScriptRecognizer(supported_language=language),
         NameGazetteerRecognizer(supported_language=language),
     ]
     for recognizer in recognizers:
@@ -90,7 +91,7 @@ def _use_validated_phone_score(analyzer: Any, language: str) -> None:
     """
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-    from feedback.pii_recognizers import phone_shaped
+    from feedback.pii_validators import phone_shaped
 
     class _ValidatedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         SCORE = 0.6
