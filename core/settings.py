@@ -113,6 +113,8 @@ class PiiSettings(BaseModel):
             "US_SSN",
             "LOCATION",
             "URL",
+            "STREET_ADDRESS",
+            "DATE_OF_BIRTH",
         ]
     )
     score_threshold: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -2,7 +2,8 @@
 
 Pipeline: consented events of the corpus -> votes -> per-rater weights -> weighted resolution of conflicting signals
 -> stable hold-out split by the normalised question (held-out questions only ever become eval cases) -> rows ->
-noise filters -> exact + near-duplicate removal -> residual-PII scan (a dataset with PII is refused, not written) ->
+noise filters -> exact + near-duplicate removal -> residual-PII scan (the scrubber's scan plus checksum-validated
+cards / IBANs / SSNs / emails; offending rows are dropped and counted, a dataset with too many is refused) ->
 ``DatasetRepository.write`` (event ids + user ids in the manifest) -> dataset usage recorded in the store.
 """
 
@@ -17,6 +18,7 @@ from core.errors import NotEnoughDataError
 from core.ports import Embedder, PassageIndex, PiiScrubber
 from core.types import DatasetKind, FeedbackEvent, FeedbackKind, QueryRecord
 from feedback.curation_rows import RowBuilder
+from feedback.pii_validators import validated_findings
 from feedback.quality import is_held_out
 from feedback.signals import rater_weights, resolve, votes_of
 from feedback.store import SqlStore
@@ -174,11 +176,18 @@ class Curator:
         report.users = max(report.users, len(user_ids))
 
     def _residual_pii(self, kind: DatasetKind, rows: list[Any]) -> list[str]:
-        """Rows (``index:ENTITY``) whose user-derived text still holds PII (knowledge-base passages are not scanned)."""
+        """Rows (``index:ENTITY``) whose user-derived text still holds PII (knowledge-base passages are not scanned).
+
+        The scrubber's scan is joined by :func:`feedback.pii_validators.validated_findings` (cards, IBANs, SSNs,
+        emails by pattern + checksum alone), so what the intake's scrubber missed is not missed twice the same way.
+        """
         unique = sorted({text for row in rows for text in _user_texts(row)})
         scan_many = getattr(self._scrubber, "scan_many", None)
         findings = scan_many(unique) if callable(scan_many) else [self._scrubber.scan(t) for t in unique]
-        entities = {text: sorted({f.entity_type for f in found}) for text, found in zip(unique, findings, strict=True)}
+        entities = {
+            text: sorted({f.entity_type for f in [*found, *validated_findings(text)]})
+            for text, found in zip(unique, findings, strict=True)
+        }
         return [f"{i}:{entity}" for i, row in enumerate(rows) for text in _user_texts(row) for entity in entities[text]]
 
 

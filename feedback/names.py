@@ -2,7 +2,8 @@
 
 The small spaCy model misses many names ("Lars Dubois", "Sofia Rossi"); this recognizer backs it up with the first-
 and last-name lists that Faker ships for 17 locales (plain tuples, no generation involved). It reports ``PERSON`` for
-``<First> <Capitalised>`` (plus a following known last name), skipping first names that are common English words.
+``<First> [particles] <Capitalised>`` (plus a following known last name; particles as in "van den", "de la"),
+skipping first names that are common English words.
 Over-scrubbing a capitalised pair is the safer failure than storing a customer's name.
 """
 
@@ -26,6 +27,10 @@ _COMMON = (
 )
 COMMON_WORDS = frozenset(_COMMON.split())
 SCORE = 0.65
+PARTICLES = frozenset(
+    ["van", "von", "den", "der", "de", "del", "della", "di", "da", "du", "le", "la", "dos", "das", "zu", "ter", "ten",
+     "y", "bin", "ibn", "al"]
+)  # fmt: skip
 _WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
 
 
@@ -64,14 +69,25 @@ class NameGazetteerRecognizer(EntityRecognizer):  # type: ignore[misc]
         words = list(_WORD.finditer(text))
         results = []
         for i, word in enumerate(words[:-1]):
-            nxt = words[i + 1]
-            if word.group() not in first or not _adjacent(text, word, nxt) or not nxt.group()[:1].isupper():
+            if word.group() not in first and not _common_first_with_last(words, i, last):
+                continue
+            j = i + 1  # skip surname particles: "Rafael van den Brand", "Juan de la Cruz"
+            while j < len(words) - 1 and words[j].group() in PARTICLES and _adjacent(text, words[j - 1], words[j]):
+                j += 1
+            nxt = words[j]
+            if not _adjacent(text, words[j - 1], nxt) or not nxt.group()[:1].isupper():
                 continue
             end = nxt.end()
-            if i + 2 < len(words) and words[i + 2].group() in last and _adjacent(text, nxt, words[i + 2]):
-                end = words[i + 2].end()
+            if j + 1 < len(words) and words[j + 1].group() in last and _adjacent(text, nxt, words[j + 1]):
+                end = words[j + 1].end()
             results.append(RecognizerResult("PERSON", word.start(), end, SCORE))
         return results
+
+
+def _common_first_with_last(words: list[re.Match[str]], i: int, last: frozenset[str]) -> bool:
+    """A first name that is also a common word ("Amber", "Guy") counts when a known last name follows it."""
+    nxt = words[i + 1].group() if i + 1 < len(words) else ""
+    return words[i].group().casefold() in COMMON_WORDS and words[i].group()[:1].isupper() and nxt in last
 
 
 def _adjacent(text: str, a: re.Match[str], b: re.Match[str]) -> bool:

@@ -18,6 +18,7 @@ from core.ports import PiiFinding, ScrubResult
 from core.runtime import ensure_offline
 from core.settings import PiiSettings
 from feedback.coalesce import Coalescer
+from feedback.pii_refine import ALLOW_LIST, refine
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,38 @@ def _build_analyzer(settings: PiiSettings) -> Any:
     except OSError as exc:  # spaCy raises OSError for a model package that is not installed
         raise UpstreamUnavailableError(f"spaCy model {settings.spacy_model!r} is not installed") from exc
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[settings.language])
-    _use_validated_phone_score(analyzer, settings.language)
-    if "PERSON" in settings.entities:
-        from feedback.names import NameGazetteerRecognizer
-
-        analyzer.registry.add_recognizer(NameGazetteerRecognizer(supported_language=settings.language))
+    _install_recognizers(analyzer, settings.language)
     return analyzer
+
+
+# Presidio's stock recognizers replaced by the validated / narrowed ones of ``feedback.pii_recognizers``.
+_REPLACED = ("CreditCardRecognizer", "IbanRecognizer", "UsSsnRecognizer", "UrlRecognizer", "IpRecognizer")
+
+
+def _install_recognizers(analyzer: Any, language: str) -> None:
+    """Swap in this project's recognizers (module docstring of ``feedback.pii_recognizers``)."""
+    from feedback import pii_addresses as addr
+    from feedback import pii_recognizers as rec
+    from feedback.names import NameGazetteerRecognizer
+
+    for name in _REPLACED:
+        analyzer.registry.remove_recognizer(name, language=language)
+    _use_validated_phone_score(analyzer, language)
+    recognizers = [
+        rec.card_recognizer(),
+        rec.IbanCheckedRecognizer(),
+        rec.SsnRecognizer(),
+        rec.dob_recognizer(),
+        rec.PhoneFallbackRecognizer(),
+        rec.SchemeUrlRecognizer(),
+        rec.PublicIpRecognizer(supported_language=language),
+        addr.LatinAddressRecognizer(supported_language=language),
+        addr.NonLatinScriptRecognizer(supported_language=language),
+        NameGazetteerRecognizer(supported_language=language),
+    ]
+    for recognizer in recognizers:
+        recognizer.supported_language = language
+        analyzer.registry.add_recognizer(recognizer)
 
 
 def _use_validated_phone_score(analyzer: Any, language: str) -> None:
@@ -64,8 +91,15 @@ def _use_validated_phone_score(analyzer: Any, language: str) -> None:
     """
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
+    from feedback.pii_validators import phone_shaped
+
     class _ValidatedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc]
         SCORE = 0.6
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            # libphonenumber also "validates" dotted quads such as 192.168.1.0 (of 192.168.1.0/24): not phones.
+            results = super().analyze(text, entities, nlp_artifacts)
+            return [r for r in results if phone_shaped(text[r.start : r.end]) and text[r.end : r.end + 1] != "/"]
 
     analyzer.registry.remove_recognizer("PhoneRecognizer", language=language)
     analyzer.registry.add_recognizer(_ValidatedPhoneRecognizer(supported_language=language))
@@ -114,8 +148,9 @@ class PresidioScrubber:
             batch_size=32,
             entities=self._settings.entities,
             score_threshold=self._settings.score_threshold,
+            allow_list=list(ALLOW_LIST),
         )
-        return [_drop_overlaps(list(results)) for results in batches]
+        return [refine(text, list(results)) for text, results in zip(texts, batches, strict=True)]
 
     def scan(self, text: str) -> list[PiiFinding]:
         """Find PII spans in ``text`` without replacing them, ordered by position."""
@@ -159,13 +194,3 @@ class PresidioScrubber:
         anonymized = self._anonymizer.anonymize(text=text, analyzer_results=results, operators=operators)
         findings = tuple(PiiFinding(r.entity_type, r.start, r.end, float(r.score)) for r in results)
         return ScrubResult(text=anonymized.text, findings=findings)
-
-
-def _drop_overlaps(results: list[Any]) -> list[Any]:
-    """Keep the highest-scoring (then longest) of overlapping findings, sorted by start offset."""
-    ranked = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start))
-    kept: list[Any] = []
-    for candidate in ranked:
-        if all(candidate.end <= k.start or candidate.start >= k.end for k in kept):
-            kept.append(candidate)
-    return sorted(kept, key=lambda r: r.start)
