@@ -22,7 +22,7 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
-def _refuse(message: str, source: str, roots: Sequence[Path]) -> InvalidInputError:
+def _refuse(message: str, roots: Sequence[Path]) -> InvalidInputError:
     return InvalidInputError(
         f"{message}; sources must lie under {', '.join(str(r) for r in roots)} (indexing.source_roots)",
         field="source",
@@ -61,16 +61,17 @@ def confine_source(source: str, *, roots: Sequence[Path], always_allowed: Sequen
         raise InvalidInputError("source must not contain NUL characters", field="source")
     real_roots = [Path(os.path.realpath(root)) for root in roots]
     if not real_roots:
-        raise _refuse(f"no source roots are configured, so {source} cannot be read", source, real_roots)
+        raise _refuse(f"no source roots are configured, so {source} cannot be read", real_roots)
     given = Path(source).expanduser()
     candidate = given if given.is_absolute() else real_roots[0] / given
     resolved = Path(os.path.realpath(candidate))
     if not _under(resolved, real_roots):
-        raise _refuse(f"reindex source {source} resolves to {resolved}, outside the source roots", source, real_roots)
+        raise _refuse(f"reindex source {source} resolves to {resolved}, outside the source roots", real_roots)
     if resolved.is_dir():
         link = _escaping_link(resolved, real_roots)
         if link is not None:
-            raise _refuse(f"source folder {source} holds a symlink leading outside the roots: {link}", source, real_roots)
+            message = f"source folder {source} holds a symlink leading outside the roots: {link}"
+            raise _refuse(message, real_roots)
     return str(resolved)
 
 

@@ -238,7 +238,8 @@ class EdgeVectorStore:
     def _create_shard(self, name: str, directory: Path, *, dim: int) -> None:
         directory.mkdir(parents=True)
         fd = self._lock_dir(name)
-        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine), hnsw_config=self._hnsw)
+        vectors = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
+        config = qe.EdgeConfig(vectors=vectors, hnsw_config=self._hnsw)
         try:
             with _edge_errors("create", name), _os_write_errors(f"create {name}", directory):
                 shard = qe.EdgeShard.create(str(directory / "shard"), config)
