@@ -2,7 +2,10 @@
 
 The app holds one :class:`flywheel.container.Container` (on ``app.state.container``). Models are loaded once in the
 lifespan start-up (``container.warm_up()``), never per request; the container (vector store, databases) is closed at
-shutdown. Errors become RFC 9457 problem+json in :mod:`api.problems` only. OpenAPI UI at ``/docs``.
+shutdown. Errors become RFC 9457 problem+json in :mod:`api.problems` only. OpenAPI UI at ``/docs`` and ``/redoc``
+(assets served by the app: :mod:`api.openapi`); request limits (body size, rate limits) in :mod:`api.limits`.
+Handlers are sync functions: they run in the threadpool (``server.threadpool_size`` threads), never on the event
+loop, so one slow request (a big batch being scrubbed, a model call) does not hold up the others.
 
 Extension point (for every engineer): add your router module's dotted name to ``ROUTERS`` (one line); the module
 must expose ``router: fastapi.APIRouter``.
@@ -15,10 +18,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
-from api import access_log, problems
+from api import access_log, limits, problems
 from api.metrics import ServiceMetrics
+from api.openapi import install_docs
 from core.errors import FlywheelError
 from core.runtime import ensure_offline
 from flywheel.container import Container
@@ -51,6 +56,7 @@ def _start_step(name: str, step: Callable[[], object]) -> None:
 def _lifespan(container: Container, *, warm_up: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = container.settings.server.threadpool_size
         if warm_up:
             # Each step on its own: start anyway on failure, /healthz answers and /readyz reports what is missing.
             _start_step("warm-up", container.warm_up)  # models + store, once per process
@@ -76,16 +82,20 @@ def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
         version="0.1.0",
         description="Answers with cited passages; feedback in, better retrieval out.",
         lifespan=_lifespan(container, warm_up=warm_up),
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.container = container
     app.state.metrics = ServiceMetrics(container)
+    limits.install(app, container.settings.limits)  # inside the metrics middleware: 413 / 429 are counted
     app.middleware("http")(app.state.metrics.middleware)
     problems.install(app)
     access_log.install(lambda user_id: container.feedback_store.pseudonyms.of("user", user_id) or "")
-    for name in ROUTERS:
-        app.include_router(importlib.import_module(name).router)
+    routers = [importlib.import_module(name).router for name in ROUTERS]
+    for router in routers:
+        app.include_router(router)
+    install_docs(app, routers)
     return app
 
 

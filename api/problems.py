@@ -7,9 +7,10 @@ Every error response of the API is ``application/problem+json`` with ``type``, `
 Mapping (routes never choose statuses themselves; they raise ``core.errors`` exceptions):
 
     InvalidInputError (incl. NotEnoughDataError)  422      NotFoundError            404
+    PayloadTooLargeError                          413      RateLimitedError         429 (+ Retry-After)
     ConflictError, GateFailedError,               409      UnauthorizedError        401 (+ WWW-Authenticate)
     GuardrailViolationError                                ForbiddenError           403
-    UpstreamUnavailableError                      503 (+ Retry-After)
+    UpstreamUnavailableError (incl. StorageUnavailableError: disk full / read-only)   503 (+ Retry-After)
     RequestValidationError                        422, every bad field listed (malformed JSON body: 400)
     unsupported request Content-Type              415      unknown route / method   404 / 405
     anything else (incl. StorageError)            500, generic text + ``error_id`` (the full error is logged)
@@ -37,6 +38,8 @@ from core.errors import (
     GuardrailViolationError,
     InvalidInputError,
     NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
     UnauthorizedError,
     UpstreamUnavailableError,
 )
@@ -48,7 +51,9 @@ TYPE_BASE = "https://rag-flywheel.dev/problems/"
 
 # Most specific first: the first matching class decides the status.
 _STATUS_BY_ERROR: tuple[tuple[type[FlywheelError], int, str], ...] = (
+    (PayloadTooLargeError, 413, "payload-too-large"),
     (InvalidInputError, 422, "invalid-input"),
+    (RateLimitedError, 429, "rate-limited"),
     (NotFoundError, 404, "not-found"),
     (GateFailedError, 409, "gate-failed"),
     (GuardrailViolationError, 409, "guardrail-violation"),
@@ -120,9 +125,10 @@ async def flywheel_error_handler(request: Request, exc: Exception) -> JSONRespon
         return _internal_error(request, exc)
     headers: dict[str, str] = {}
     extensions = jsonable_encoder({k: v for k, v in exc.detail.items() if k not in _RESERVED_KEYS})
-    if isinstance(exc, UpstreamUnavailableError) and exc.retry_after_s is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-        extensions["retry_after_s"] = exc.retry_after_s
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if isinstance(exc, UpstreamUnavailableError | RateLimitedError) and retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+        extensions["retry_after_s"] = retry_after_s
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="flywheel", charset="UTF-8"'
     logger.info("request failed status=%d type=%s path=%s", status, slug, request.url.path)

@@ -6,12 +6,15 @@ problem+json) and only the CLI maps them to exit codes; nothing else decides sta
 
     FlywheelError
     ├── InvalidInputError (also ValueError)        -> 422 / CLI exit 2   bad request data, bad file, bad config value
-    │   └── NotEnoughDataError                      -> 422               too few rows to train / curate (n of m)
+    │   ├── NotEnoughDataError                      -> 422               too few rows to train / curate (n of m)
+    │   └── PayloadTooLargeError                    -> 413               request body over the route's limit
     ├── NotFoundError (also LookupError)           -> 404 / exit 3      unknown query id, corpus, version, dataset
     ├── ConflictError                              -> 409 / exit 4      duplicate, job already running, stale state
     ├── UnauthorizedError                          -> 401 / exit 5      missing or unknown API key
     ├── ForbiddenError                             -> 403 / exit 5      key lacks the role
     ├── UpstreamUnavailableError                   -> 503 / exit 6      vector store / DB / LLM endpoint down
+    │   └── StorageUnavailableError                 -> 503 + Retry-After disk (nearly) full or read-only: writes refused
+    ├── RateLimitedError                           -> 429 / exit 1      too many writes / failed logins: Retry-After
     ├── GateFailedError                            -> 409 / exit 7      promotion refused by the regression gate
     ├── GuardrailViolationError                    -> 409 / exit 7      PII / provenance / policy check failed
     └── StorageError                               -> 500 / exit 1      unexpected persistence failure (generic text)
@@ -84,6 +87,39 @@ class UpstreamUnavailableError(FlywheelError):
         self.retry_after_s = retry_after_s
 
 
+class StorageUnavailableError(UpstreamUnavailableError):
+    """Storage refuses writes: its filesystem is (nearly) full or read-only. Reads keep working.
+
+    ``reason`` is ``"full"`` or ``"read-only"``; ``path`` is the store directory (technical text, not PII).
+    """
+
+    title = "Storage unavailable"
+
+    def __init__(self, message: str, *, reason: str, retry_after_s: float | None = 60.0, **detail: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, reason=reason, **detail)
+        self.reason = reason
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """The request body exceeds the route's limit. ``limit_bytes`` names the limit."""
+
+    title = "Payload too large"
+
+    def __init__(self, message: str, *, limit_bytes: int, **detail: Any) -> None:
+        super().__init__(message, limit_bytes=limit_bytes, **detail)
+        self.limit_bytes = limit_bytes
+
+
+class RateLimitedError(FlywheelError):
+    """Too many requests from one principal (writes) or one address (failed logins); retry after ``retry_after_s``."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: float, **detail: Any) -> None:
+        super().__init__(message, **detail)
+        self.retry_after_s = retry_after_s
+
+
 class GateFailedError(FlywheelError):
     """A promotion was refused by the regression gate. ``reasons`` lists why."""
 
@@ -111,7 +147,10 @@ __all__ = [
     "InvalidInputError",
     "NotEnoughDataError",
     "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
     "StorageError",
+    "StorageUnavailableError",
     "UnauthorizedError",
     "UpstreamUnavailableError",
 ]

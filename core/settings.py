@@ -21,6 +21,19 @@ class StoreSettings(BaseModel):
     api_key: SecretStr | None = None
     path: Path | None = Field(default=None, description="Store directory; default {data_dir}/vectors")
     timeout_s: float = Field(default=10.0, gt=0)
+    min_free_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="free space the store's filesystem must keep: writes (reindex, corrections) that would go below "
+        "it are refused with 503 + Retry-After instead of filling the disk (qdrant-edge mmaps its files, so a write "
+        "into a full disk would kill the process with SIGBUS)",
+    )
+    min_free_share: float = Field(
+        default=0.02,
+        ge=0.0,
+        lt=1.0,
+        description="the same reserve as a share of the filesystem's size; the larger of the two applies",
+    )
 
     @model_validator(mode="after")
     def _url_only_for_qdrant(self) -> StoreSettings:
@@ -53,6 +66,18 @@ class IndexingSettings(BaseModel):
     chunk_overlap: int = Field(default=32, ge=0)
     keep_versions: int = Field(default=3, ge=1, description="previous collection versions kept for rollback")
     max_file_bytes: int = Field(default=20_000_000, ge=1)
+    source_roots: list[Path] = Field(
+        default_factory=list,
+        description="folders a reindex source (API job or `flywheel reindex --source`) must lie under, after "
+        "resolving symlinks and '..'; empty: {data_dir}/sources. deploy.reindex_source is always allowed",
+    )
+    max_drop_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="a (re)index that would drop more than this share of the live corpus' documents is refused "
+        "unless the job passes allow_shrink=true (guards against replacing the corpus with the wrong folder)",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IndexingSettings:
@@ -205,6 +230,29 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    threadpool_size: int = Field(
+        default=16, ge=1, le=1000, description="worker threads for request handlers (sync routes, model work)"
+    )
+
+
+class LimitsSettings(BaseModel):
+    """Request limits that keep one client from stalling or flooding the service (413 / 422 / 429 problems)."""
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="default request body limit (413 above)")
+    route_body_bytes: dict[str, int] = Field(
+        default_factory=lambda: {"/v1/feedback:batch": 512 * 1024},
+        description="per-route body limits (path -> bytes) that replace max_body_bytes for that path",
+    )
+    max_filter_keys: int = Field(default=16, ge=1, description="metadata keys in one query's filters (422 above)")
+    max_filter_values: int = Field(default=64, ge=1, description="values in one filter key's list (422 above)")
+    write_rate_per_s: float = Field(
+        default=20.0, gt=0, description="sustained writes (POST / PUT / PATCH / DELETE) per API key per second"
+    )
+    write_burst: int = Field(default=60, ge=1, description="writes one API key may send at once before 429")
+    auth_fail_rate_per_s: float = Field(
+        default=0.5, gt=0, description="sustained failed authentications per client address per second"
+    )
+    auth_fail_burst: int = Field(default=20, ge=1, description="failed authentications one address may make at once")
 
 
 class Settings(BaseSettings):
@@ -229,6 +277,7 @@ class Settings(BaseSettings):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @field_validator("data_dir")
     @classmethod
@@ -239,6 +288,12 @@ class Settings(BaseSettings):
     def vectors_dir(self) -> Path:
         """Directory of the embedded vector store (or qdrant-client local mode)."""
         return self.store.path or self.data_dir / "vectors"
+
+    @property
+    def source_roots(self) -> list[Path]:
+        """Resolved folders reindex sources must lie under (``indexing.source_roots`` or ``{data_dir}/sources``)."""
+        roots = self.indexing.source_roots or [self.data_dir / "sources"]
+        return [root.expanduser().resolve() for root in roots]
 
     @property
     def models_dir(self) -> Path:

@@ -119,10 +119,14 @@ class Container:
                 path=None if cfg.url else self.settings.vectors_dir,
                 api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
                 timeout_s=cfg.timeout_s,
+                min_free_bytes=cfg.min_free_bytes,
+                min_free_share=cfg.min_free_share,
             )
         from indexing.stores.edge import EdgeVectorStore
 
-        return EdgeVectorStore(self.settings.vectors_dir)
+        return EdgeVectorStore(
+            self.settings.vectors_dir, min_free_bytes=cfg.min_free_bytes, min_free_share=cfg.min_free_share
+        )
 
     @cached_property
     def chunker(self) -> Any:
@@ -136,7 +140,12 @@ class Container:
         """Versioned collections + alias swaps + incremental reindex; also the ``PassageIndex`` port."""
         from indexing.manager import IndexManager
 
-        return IndexManager(self.vector_store, chunker=self.chunker, keep_versions=self.settings.indexing.keep_versions)
+        return IndexManager(
+            self.vector_store,
+            chunker=self.chunker,
+            keep_versions=self.settings.indexing.keep_versions,
+            max_drop_share=self.settings.indexing.max_drop_share,
+        )
 
     @cached_property
     def passage_index(self) -> Any:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from core.errors import InvalidInputError, NotFoundError
 from core.ports import ProgressCallback
-from core.settings import DeploySettings
+from core.settings import DeploySettings, Settings
 from core.types import ModelKind
 from flywheel.jobs import JobContext, JobRunner, ParamsCheck
 
@@ -77,7 +77,7 @@ def job_param_checks(c: Container) -> dict[str, ParamsCheck]:
     """The submit-time check of each job kind's params (see :class:`flywheel.jobs.JobRunner`)."""
     return {
         "cycle": check_cycle_params,
-        "reindex": check_reindex_params,
+        "reindex": lambda params: check_reindex_params(params, settings=c.settings),
         "curate": lambda params: _known_params("curate", params, ()),
         "eval": lambda params: check_eval_params(c, params),
     }
@@ -118,15 +118,28 @@ def check_cycle_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def check_reindex_params(params: dict[str, Any]) -> dict[str, Any]:
-    """``{source?}``: ``builtin:faq``, an existing ``.jsonl`` file or folder (not read here)."""
+def check_reindex_params(params: dict[str, Any], *, settings: Settings) -> dict[str, Any]:
+    """``{source?, allow_shrink?}``: ``builtin:faq``, or an existing ``.jsonl`` file or folder under the source roots
+    (not read here; stored resolved, so a symlink swapped later cannot redirect the job); ``allow_shrink``: a bool."""
     from flywheel.corpus import source_kind
 
-    _known_params("reindex", params, ("source",))
+    _known_params("reindex", params, ("source", "allow_shrink"))
+    if not isinstance(params.get("allow_shrink", False), bool):
+        raise InvalidInputError("params.allow_shrink must be true or false", field="params.allow_shrink")
     source = _text_param(params, "source")
-    if source is not None:
-        source_kind(source)
-    return params
+    if source is None:
+        return params
+    resolved = confined_source(settings, source)
+    source_kind(resolved)
+    return {**params, "source": resolved}
+
+
+def confined_source(settings: Settings, source: str) -> str:
+    """``source`` checked against ``indexing.source_roots`` (:func:`indexing.confine.confine_source`), resolved."""
+    from indexing.confine import confine_source
+
+    allowed = [settings.deploy.reindex_source] if settings.deploy.reindex_source else []
+    return confine_source(source, roots=settings.source_roots, always_allowed=allowed)
 
 
 def check_eval_params(c: Container, params: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +194,7 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
         ctx.step("load", progress=0.05)
     c.deployer.reconcile()
     if spec:
-        documents = load_source(c, spec) + approved_corrections(c, corpus)
+        documents = load_source(c, confined_source(c.settings, spec)) + approved_corrections(c, corpus)
     else:
         documents = live_documents(c, corpus)
     if not documents:
@@ -190,6 +203,7 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
         ctx.step("embed", progress=0.2)
     report, record = switch_to_new_version(
         c, documents, note=f"reindex from {spec or 'live collection'}",
+        allow_shrink=bool(ctx.params.get("allow_shrink", False)) if ctx else False,
         on_built=(lambda: ctx.step("switch", progress=0.9)) if ctx else None,
         on_progress=ctx.reporter(0.2, 0.9) if ctx else None,
     )  # fmt: skip
@@ -205,16 +219,20 @@ def switch_to_new_version(
     show_progress: bool = False,
     on_built: Callable[[], None] | None = None,
     on_progress: ProgressCallback | None = None,
+    allow_shrink: bool = False,
 ) -> tuple[Any, Any]:
     """Build a new version of the corpus from ``documents`` with the ACTIVE embedder (incrementally) and switch to it
     through the deployer (alias + deployment record, so ``reconcile`` keeps it and ``rollback`` can undo it), then
-    prune old versions except those that may serve again. Returns (the build report, the deployment record)."""
+    prune old versions except those that may serve again. Returns (the build report, the deployment record).
+    Unless ``allow_shrink``, a version that drops more than ``indexing.max_drop_share`` of the live documents is
+    refused (``InvalidInputError``) and the alias stays."""
     import dataclasses
 
     corpus = c.settings.indexing.corpus
     report = c.index_manager.build_version(
-        corpus, documents, embedder=c.embedder, show_progress=show_progress, on_progress=on_progress
-    )
+        corpus, documents, embedder=c.embedder, show_progress=show_progress, on_progress=on_progress,
+        allow_shrink=allow_shrink,
+    )  # fmt: skip
     if on_built is not None:
         on_built()
     record = c.deployer.switch_collection(report.collection, note=note)

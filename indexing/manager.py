@@ -30,6 +30,7 @@ from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoun
 from core.ports import Embedder, ProgressCallback, VectorStore
 from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
 from indexing.building import (
+    BuildPlan,
     ReindexReport,
     SupportsOptimize,
     copy_unchanged,
@@ -52,10 +53,18 @@ class IndexManager:
         chunker: the llama-index chunker (its signature is part of a version's identity).
         keep_versions: previous complete versions kept for rollback after each swap (>= 1).
         embedder: embedder for corrections (``upsert_correction``); also settable with :meth:`set_embedder`.
+        max_drop_share: a build that would drop more than this share of the live version's documents is refused
+            (``InvalidInputError``) unless the caller passes ``allow_shrink=True``; ``None``: no limit.
     """
 
     def __init__(
-        self, store: VectorStore, *, chunker: Chunker, keep_versions: int = 3, embedder: Embedder | None = None
+        self,
+        store: VectorStore,
+        *,
+        chunker: Chunker,
+        keep_versions: int = 3,
+        embedder: Embedder | None = None,
+        max_drop_share: float | None = None,
     ) -> None:
         if keep_versions < 1:
             raise InvalidInputError("keep_versions must be >= 1", field="keep_versions")
@@ -64,6 +73,7 @@ class IndexManager:
         self.keep_versions = keep_versions
         self.catalog = Catalog(store)
         self._embedder = embedder
+        self.max_drop_share = max_drop_share
         self._lock = threading.RLock()
 
     def set_embedder(self, embedder: Embedder) -> None:
@@ -121,9 +131,10 @@ class IndexManager:
         embedder: Embedder,
         show_progress: bool = False,
         on_progress: ProgressCallback | None = None,
+        allow_shrink: bool = False,
     ) -> ReindexReport:
         """Build a new version from ``documents`` (incrementally), swap the alias to it, prune old versions.
-        ``on_progress`` is as for :meth:`build_version`.
+        ``on_progress`` and ``allow_shrink`` are as for :meth:`build_version`.
 
         Raises:
             InvalidInputError: bad corpus name, no documents, or duplicate document ids.
@@ -131,8 +142,9 @@ class IndexManager:
         """
         with self._lock:
             report = self._build(
-                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
-            )
+                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress,
+                allow_shrink=allow_shrink,
+            )  # fmt: skip
             try:
                 self.store.set_alias(corpus, report.collection)
             except BaseException:
@@ -157,17 +169,21 @@ class IndexManager:
         embedder: Embedder,
         show_progress: bool = False,
         on_progress: ProgressCallback | None = None,
+        allow_shrink: bool = False,
     ) -> ReindexReport:
         """Build a new version without moving the alias (a candidate embedder's collection).
 
         Chunks are reused from the live version only when the embedder version (and chunking) match; a different
         embedder version always re-embeds everything. ``on_progress(done, total)`` counts embedded chunks; if it
-        raises (a cancelled job), the half-built version is dropped and the error propagates.
+        raises (a cancelled job), the half-built version is dropped and the error propagates. Unless
+        ``allow_shrink``, a build that drops more than ``max_drop_share`` of the live documents raises
+        ``InvalidInputError`` before anything is embedded (and leaves no collection behind).
         """
         with self._lock:
             return self._build(
-                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
-            )
+                corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress,
+                allow_shrink=allow_shrink,
+            )  # fmt: skip
 
     def _build(
         self,
@@ -177,6 +193,7 @@ class IndexManager:
         embedder: Embedder,
         show_progress: bool,
         on_progress: ProgressCallback | None = None,
+        allow_shrink: bool = False,
     ) -> ReindexReport:
         started = time.perf_counter()
         self._check_corpus(corpus)
@@ -190,6 +207,8 @@ class IndexManager:
         self.store.create_collection(name, dim=embedder.dim)
         try:
             plan = copy_unchanged(self.store, live=live, name=name, docs=docs, reusable=self._reusable(live, embedder))
+            if not allow_shrink:
+                self._check_shrink(corpus, plan)
             embedded, embed_seconds = embed_into(
                 self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress,
                 on_progress=on_progress,
@@ -213,6 +232,21 @@ class IndexManager:
             docs_unchanged=plan.docs_unchanged, docs_deleted=plan.docs_deleted, swapped=False,
             seconds=round(time.perf_counter() - started, 3), embed_seconds=round(embed_seconds, 3),
         )  # fmt: skip
+
+    def _check_shrink(self, corpus: str, plan: BuildPlan) -> None:
+        """Refuse a build that drops more than ``max_drop_share`` of the live version's documents."""
+        live_docs = plan.docs_unchanged + plan.docs_changed + plan.docs_deleted
+        if self.max_drop_share is None or live_docs == 0:
+            return
+        share = plan.docs_deleted / live_docs
+        if share > self.max_drop_share:
+            raise InvalidInputError(
+                f"this (re)index would drop {plan.docs_deleted} of the {live_docs} documents of the live corpus "
+                f"{corpus!r} ({share:.0%} > indexing.max_drop_share {self.max_drop_share:.0%}); check the source, "
+                "or pass allow_shrink=true to replace the corpus on purpose",
+                field="allow_shrink", dropped=plan.docs_deleted, live_documents=live_docs,
+                max_drop_share=self.max_drop_share,
+            )  # fmt: skip
 
     def _reusable(self, live: str | None, embedder: Embedder) -> bool:
         """Whether ``live``'s vectors can be reused: same embedder version and dimension, same chunking."""

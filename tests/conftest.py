@@ -52,6 +52,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         auth={"enabled": True, "bootstrap_admin_key": "test-admin-key"},
+        indexing={"source_roots": [tmp_path]},  # tests write their reindex sources under tmp_path
         _env_file=None,
     )
 

@@ -1,14 +1,17 @@
-"""``GET /healthz`` (the process answers) and ``GET /readyz`` (store reachable, index alias present, model loaded)."""
+"""``GET /healthz`` (the process answers) and ``GET /readyz`` (store reachable, index alias present, model loaded,
+vector store and query log writable: a read-only or nearly full disk makes the service not ready)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import APIRouter
 
 from api.deps import ContainerDep
 from core.errors import FlywheelError, UpstreamUnavailableError
 from flywheel.container import Container
+from indexing.stores.diskguard import DiskGuard
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ def readiness_problems(container: Container) -> list[str]:
         problems.append("embedder not loaded")
     if not container.is_built("router"):
         problems.append("query path not built (scrubber or query log failed at start-up)")
+    problems.extend(write_problems(container))
     if not container.is_built("vector_store"):
         return [*problems, "vector store not opened"]
     store = container.vector_store
@@ -39,6 +43,25 @@ def readiness_problems(container: Container) -> list[str]:
             problems.append(f"no index for corpus {corpus!r} (alias missing): run `flywheel index`")
     except FlywheelError as exc:
         problems.append(f"vector store error: {exc.message}")
+    return problems
+
+
+def write_problems(container: Container) -> list[str]:
+    """Why the vector store or the query log (SQLite file) cannot take writes now (full or read-only disk)."""
+    problems: list[str] = []
+    if container.is_built("vector_store"):
+        write_problem = getattr(container.vector_store, "write_problem", None)
+        reason = write_problem() if callable(write_problem) else None
+        if reason:
+            problems.append(f"vector store not writable: {reason}")
+    settings = container.settings
+    if settings.database_url.startswith("sqlite:///"):
+        database_dir = Path(settings.database_url.removeprefix("sqlite:///")).parent
+        store = settings.store
+        guard = DiskGuard(database_dir, min_free_bytes=store.min_free_bytes, min_free_share=store.min_free_share)
+        reason = guard.problem()
+        if reason:
+            problems.append(f"query log not writable: {reason}")
     return problems
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api.deps import AgentOrReader, ContainerDep, MetricsDep, require_json
+from api.limits import check_filters
 from api.schemas.query import CitationPublic, QueryRecordPublic, QueryRequest, QueryResponse
 from core.types import QueryRecord
 
@@ -15,7 +16,10 @@ router = APIRouter(tags=["query"])
 
 @router.post("/v1/query", response_model=QueryResponse, dependencies=[Depends(require_json)])
 def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, principal: AgentOrReader) -> QueryResponse:
-    """Answer ``question`` from the live index; the query is recorded (PII-scrubbed) under ``query_id``."""
+    """Answer ``question`` from the live index; the query is recorded (PII-scrubbed) under ``query_id``.
+
+    ``filters``: at most ``limits.max_filter_keys`` keys and ``limits.max_filter_values`` values per key (422)."""
+    check_filters(body.filters, container.settings.limits)
     result = container.router.answer(
         body.question, top_k=body.top_k, filters=body.filters, user_id=body.user_id, tenant=body.tenant
     )

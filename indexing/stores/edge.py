@@ -30,14 +30,17 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError, StorageUnavailableError
 from core.types import FieldFilter, Point, ScoredPoint, SearchFilter
 from indexing.stores._common import batched, canonical_id, check_name, is_uuid, validate_points, vector_list
+from indexing.stores.diskguard import DiskGuard, estimate_bytes, is_storage_exhausted
+from indexing.stores.diskguard import write_errors as _os_write_errors
 
 logger = logging.getLogger(__name__)
 
 _BOOLS = "__bools__"
 _WRITE_BATCH = 1024
+_CREATE_BYTES = 4 * 1024 * 1024  # an empty shard: config, first segment, WAL head
 
 
 @contextlib.contextmanager
@@ -45,10 +48,13 @@ def _edge_errors(action: str, name: str) -> Iterator[None]:
     """Translate qdrant-edge's bare exceptions into the project's error tree."""
     try:
         yield
-    except (InvalidInputError, NotFoundError, ConflictError):
+    except (InvalidInputError, NotFoundError, ConflictError, StorageUnavailableError):
         raise
     except Exception as exc:  # qdrant-edge raises plain Exception for every failure
         message = str(exc)
+        exhausted = is_storage_exhausted(message)
+        if exhausted:
+            raise StorageUnavailableError(f"{action} {name}: {message}", reason=exhausted, retry_after_s=60) from exc
         if "dimension" in message.lower():
             raise InvalidInputError(f"{action} {name}: {message}", field="vector") from exc
         if "WouldBlock" in message:
@@ -131,10 +137,23 @@ class EdgeVectorStore:
         hnsw_ef: HNSW beam width at query time (higher: better recall, slower).
         hnsw_m: HNSW graph degree used when segments are optimised.
         ef_construct: HNSW build beam width.
+        min_free_bytes / min_free_share: free-space reserve of the store's filesystem; a write that would go below
+            it (or any write on a read-only filesystem) raises ``StorageUnavailableError`` before touching a file
+            (:mod:`indexing.stores.diskguard`).
     """
 
-    def __init__(self, path: Path | str, *, hnsw_ef: int = 256, hnsw_m: int = 16, ef_construct: int = 128) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        hnsw_ef: int = 256,
+        hnsw_m: int = 16,
+        ef_construct: int = 128,
+        min_free_bytes: int = 0,
+        min_free_share: float = 0.0,
+    ) -> None:
         self.root = Path(path)
+        self.disk_guard = DiskGuard(self.root, min_free_bytes=min_free_bytes, min_free_share=min_free_share)
         self.hnsw_ef = hnsw_ef
         self._hnsw = qe.HnswIndexConfig(m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=10_000)
         try:
@@ -206,22 +225,51 @@ class EdgeVectorStore:
         if self.collection_exists(name) or self._alias_file(name).exists():
             raise ConflictError(f"collection {name!r} already exists", collection=name)
         directory = self._dir(name)
+        self.disk_guard.check(f"create collection {name}", need_bytes=_CREATE_BYTES)
         with self._lock:
             shutil.rmtree(directory, ignore_errors=True)  # leftovers of a crashed create (no collection.json)
-            directory.mkdir(parents=True)
-            fd = self._lock_dir(name)
-            config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine), hnsw_config=self._hnsw
-            )
             try:
-                with _edge_errors("create", name):
-                    shard = qe.EdgeShard.create(str(directory / "shard"), config)
+                self._create_shard(name, directory, dim=dim)
             except BaseException:
-                os.close(fd)
+                self._remove_half_created(name, directory)
                 raise
-            self._open[name] = _OpenShard(shard, dim, fd)
-            _write_json_atomic(directory / "collection.json", {"name": name, "dim": dim})
         logger.info("collection created name=%s dim=%d", name, dim)
+
+    def _create_shard(self, name: str, directory: Path, *, dim: int) -> None:
+        directory.mkdir(parents=True)
+        fd = self._lock_dir(name)
+        vectors = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
+        config = qe.EdgeConfig(vectors=vectors, hnsw_config=self._hnsw)
+        try:
+            with _edge_errors("create", name), _os_write_errors(f"create {name}", directory):
+                shard = qe.EdgeShard.create(str(directory / "shard"), config)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._open[name] = _OpenShard(shard, dim, fd)
+        with _os_write_errors(f"create {name}", directory):
+            _write_json_atomic(directory / "collection.json", {"name": name, "dim": dim})
+
+    def _remove_half_created(self, name: str, directory: Path) -> None:
+        """A failed create leaves no directory behind (the disk may be full: deleting still works)."""
+        handle = self._open.pop(name, None)
+        if handle is not None:
+            handle.close()
+        shutil.rmtree(directory, ignore_errors=True)
+        logger.warning("half-created collection removed name=%s", name)
+
+    def write_problem(self) -> str | None:
+        """Why writes are refused now (read-only or nearly full filesystem, closed store); ``None``: writable."""
+        if self._closed:
+            return "vector store is closed"
+        return self.disk_guard.problem()
+
+    def _guard_batch(self, action: str, name: str, batch: Sequence[tuple[str, list[float], dict]]) -> None:
+        """Refuse the next write batch while it would eat into the disk reserve."""
+        payload_bytes = sum(len(repr(payload)) for _, _, payload in batch)
+        dim = len(batch[0][1]) if batch else 0
+        need = estimate_bytes(points=len(batch), dim=dim, payload_bytes=payload_bytes)
+        self.disk_guard.check(f"{action} {name}", need_bytes=need)
 
     def drop_collection(self, name: str) -> None:
         """Delete a collection and its files. ``ConflictError`` if aliased, ``NotFoundError`` if unknown."""
@@ -251,6 +299,7 @@ class EdgeVectorStore:
         rows = validate_points(points, dim=handle.dim)
         with handle.write_lock, _edge_errors("upsert", name):
             for batch in batched(rows, _WRITE_BATCH):
+                self._guard_batch("upsert", name, batch)
                 edge_points = [qe.Point(pid, vec, _shadow_bools(payload)) for pid, vec, payload in batch]
                 handle.shard.update(qe.UpdateOperation.upsert_points(edge_points))
             handle.shard.flush()
@@ -261,6 +310,7 @@ class EdgeVectorStore:
         valid: list[Any] = [canonical_id(i) for i in ids if is_uuid(i)]
         if not valid:
             return
+        self.disk_guard.check(f"delete from {name}", need_bytes=len(valid) * 64)
         with handle.write_lock, _edge_errors("delete", name):
             handle.shard.update(qe.UpdateOperation.delete_points(valid))
             handle.shard.flush()
@@ -268,6 +318,7 @@ class EdgeVectorStore:
     def optimize(self, name: str) -> bool:
         """Run the segment optimisers (builds HNSW for large segments); blocking. True if anything changed."""
         handle = self._shard(name)
+        self.disk_guard.check(f"optimize {name}", need_bytes=self.count(name) * handle.dim * 4)
         with handle.write_lock, _edge_errors("optimize", name):
             changed = bool(handle.shard.optimize())
             handle.shard.flush()
@@ -328,7 +379,9 @@ class EdgeVectorStore:
             raise NotFoundError(f"unknown collection {collection!r}", collection=collection)
         if self.collection_exists(alias):
             raise ConflictError(f"alias {alias!r} would shadow a collection of the same name", alias=alias)
-        _write_json_atomic(self._alias_file(alias), {"collection": collection})
+        self.disk_guard.check(f"set alias {alias}")
+        with _os_write_errors(f"set alias {alias}", self.root):
+            _write_json_atomic(self._alias_file(alias), {"collection": collection})
         logger.info("alias set alias=%s collection=%s", alias, collection)
 
     def get_alias(self, alias: str) -> str | None:

@@ -29,6 +29,7 @@ from core.errors import (
 )
 from core.types import FieldFilter, Point, ScoredPoint, SearchFilter
 from indexing.stores._common import batched, canonical_id, check_name, is_uuid, validate_points, vector_list
+from indexing.stores.diskguard import DiskGuard, estimate_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class QdrantVectorStore:
         path: local-mode directory, or ``":memory:"`` for an in-memory local instance.
         timeout_s: request timeout for the server.
         check_compatibility: ask the server for its version at start-up (a warning on mismatch).
+        min_free_bytes / min_free_share: local mode on a directory: free-space reserve guarded before writes
+            (:mod:`indexing.stores.diskguard`); a server guards its own disk.
     Raises:
         InvalidInputError: neither or both of ``url`` / ``path``.
     """
@@ -104,6 +107,8 @@ class QdrantVectorStore:
         path: Path | str | None = None,
         timeout_s: float = 10.0,
         check_compatibility: bool = True,
+        min_free_bytes: int = 0,
+        min_free_share: float = 0.0,
     ) -> None:
         if (url is None) == (path is None):
             raise InvalidInputError("give exactly one of url (Qdrant server) and path (local mode)", field="url")
@@ -121,6 +126,12 @@ class QdrantVectorStore:
                 Path(path).mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
                 self.client = QdrantClient(path=str(path))
         self.local = url is None
+        on_disk = path is not None and str(path) != ":memory:"
+        self._disk_guard = (
+            DiskGuard(Path(path), min_free_bytes=min_free_bytes, min_free_share=min_free_share)  # type: ignore[arg-type]
+            if on_disk
+            else None
+        )
         self._dims: dict[str, int] = {}
         self._closed = False
 
@@ -132,6 +143,7 @@ class QdrantVectorStore:
             raise InvalidInputError(f"dimension must be positive, got {dim}", field="dim")
         if self.collection_exists(name) or name in self.list_aliases():
             raise ConflictError(f"collection {name!r} already exists", collection=name)
+        self._check_disk(f"create collection {name}")
         with _qdrant_errors("create", name):
             self.client.create_collection(
                 name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
@@ -189,6 +201,7 @@ class QdrantVectorStore:
         rows = validate_points(points, dim=self._dim(target))
         with _qdrant_errors("upsert", name):
             for batch in batched(rows, _WRITE_BATCH):
+                self._check_disk(f"upsert {name}", need_bytes=estimate_bytes(points=len(batch), dim=len(batch[0][1])))
                 structs = [models.PointStruct(id=pid, vector=vec, payload=payload) for pid, vec, payload in batch]
                 self.client.upsert(target, points=structs, wait=True)
 
@@ -246,6 +259,7 @@ class QdrantVectorStore:
             raise NotFoundError(f"unknown collection {collection!r}", collection=collection)
         if self.collection_exists(alias):
             raise ConflictError(f"alias {alias!r} would shadow a collection of the same name", alias=alias)
+        self._check_disk(f"set alias {alias}")
         operations: list[Any] = []
         if alias in self.list_aliases():
             operations.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
@@ -274,6 +288,16 @@ class QdrantVectorStore:
                 self.client.update_collection_aliases(change_aliases_operations=[operation])
 
     # ------------------------------------------------------------------------------------------------ lifecycle
+    def _check_disk(self, action: str, *, need_bytes: int = 0) -> None:
+        if self._disk_guard is not None:
+            self._disk_guard.check(action, need_bytes=need_bytes)
+
+    def write_problem(self) -> str | None:
+        """Why writes are refused now (local mode: read-only or nearly full directory); ``None``: writable."""
+        if self._closed:
+            return "vector store is closed"
+        return self._disk_guard.problem() if self._disk_guard is not None else None
+
     def healthy(self) -> bool:
         """Whether the server (or local instance) answers a cheap call."""
         if self._closed:

@@ -102,7 +102,7 @@ BAD_PARAMS = [
     ("cycle", {"embedder": {"teacher": "/no/model"}}, 422, "teacher must be 'mpnet' or a sentence-transformers"),
     ("cycle", {"embedder": [1]}, 422, "params.embedder must be an object"),
     ("cycle", {"modes": "canary"}, 422, "unknown cycle job param(s) modes; valid: mode, embedder"),
-    ("reindex", {"source": "/no/such.jsonl"}, 422, "reindex source is not builtin:faq"),
+    ("reindex", {"source": "/no/such.jsonl"}, 422, "outside the source roots"),
     ("reindex", {"source": "builtin:wiki"}, 422, "unknown built-in corpus 'wiki'"),
     ("curate", {"since": "yesterday"}, 422, "unknown curate job param(s) since; valid: none"),
     ("eval", {}, 422, "a candidate (cycle id or collection name) is required"),

@@ -129,7 +129,7 @@ BAD_COMMANDS = [
         "teacher must be 'mpnet' or a sentence-transformers model directory; got /no/such/model",
     ),
     ("cycle mode", ["cycle", "--mode", "sideways"], 2, "mode must be one of promote, canary, shadow"),
-    ("reindex source", ["reindex", "--source", "/no/such.jsonl"], 2, "reindex source is not builtin:faq"),
+    ("reindex source", ["reindex", "--source", "/no/such.jsonl"], 2, "outside the source roots"),
     ("eval candidate", ["eval", "--candidate", "nope"], 3, "no cycle or collection named 'nope'"),
 ]
 
