@@ -53,6 +53,11 @@ class IndexingSettings(BaseModel):
     chunk_overlap: int = Field(default=32, ge=0)
     keep_versions: int = Field(default=3, ge=1, description="previous collection versions kept for rollback")
     max_file_bytes: int = Field(default=20_000_000, ge=1)
+    source_base_url: str | None = Field(
+        default=None,
+        description="base URL of the indexed documents' web copy: a citation's link is this + the document's "
+        "relative path (e.g. https://docs.example.com/kb/); unset: the relative path",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IndexingSettings:
