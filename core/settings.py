@@ -78,6 +78,11 @@ class IndexingSettings(BaseModel):
         description="a (re)index that would drop more than this share of the live corpus' documents is refused "
         "unless the job passes allow_shrink=true (guards against replacing the corpus with the wrong folder)",
     )
+    source_base_url: str | None = Field(
+        default=None,
+        description="base URL of the indexed documents' web copy: a citation's link is this + the document's "
+        "relative path (e.g. https://docs.example.com/kb/); unset: the relative path",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IndexingSettings:

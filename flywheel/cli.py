@@ -143,49 +143,65 @@ def _corpus(container: Container, corpus: str | None) -> str:
     return corpus
 
 
-def _load_documents(container: Container, *, path: Path | None, builtin: str | None, jsonl: bool) -> list[Any]:
-    """Documents from exactly one source: a folder, a JSONL file, or a built-in corpus."""
+def _load_documents(
+    container: Container, *, paths: list[Path], builtin: str | None, jsonl: bool, strict: bool
+) -> tuple[list[Any], dict[str, Any]]:
+    """Documents from exactly one kind of source: folders / files, a JSONL file, or a built-in corpus; plus the load
+    report (``skipped``, ``skipped_files``: files that could not be read)."""
     from indexing import loaders
 
-    if (path is None) == (builtin is None):
-        raise InvalidInputError("give exactly one source: a PATH or --builtin faq", field="path")
+    clean: dict[str, Any] = {"skipped": 0, "skipped_files": []}
+    if bool(paths) == (builtin is not None):
+        raise InvalidInputError("give exactly one source: PATH [PATH ...] or --builtin faq", field="path")
     if builtin is not None:
         if builtin != "faq":
             raise InvalidInputError(f"unknown built-in corpus {builtin!r}; available: faq", field="builtin")
-        return loaders.load_builtin_faq("en")
-    assert path is not None
-    if not path.exists():
-        raise InvalidInputError(f"path does not exist: {path}", field="path")
+        return loaders.load_builtin_faq("en"), clean
+    for path in paths:
+        if not path.exists():
+            raise InvalidInputError(f"path does not exist: {path}", field="path")
     max_bytes = container.settings.indexing.max_file_bytes
-    if jsonl or path.suffix.lower() == ".jsonl":
-        if not path.is_file():
-            raise InvalidInputError(f"--jsonl needs a file, got a directory: {path}", field="path")
-        return loaders.load_jsonl(path, max_file_bytes=max_bytes)
-    if not path.is_dir():
-        raise InvalidInputError(f"PATH must be a folder (or a .jsonl file with --jsonl): {path}", field="path")
-    return loaders.load_folder(path, max_file_bytes=max_bytes)
+    if jsonl or any(p.suffix.lower() == ".jsonl" for p in paths):
+        if len(paths) != 1 or not paths[0].is_file():
+            raise InvalidInputError("--jsonl needs exactly one JSONL file", field="path")
+        return loaders.load_jsonl(paths[0], max_file_bytes=max_bytes), clean
+    result = loaders.load_paths(
+        paths, max_file_bytes=max_bytes, strict=strict, source_base_url=container.settings.indexing.source_base_url
+    )
+    return result.documents, {k: v for k, v in result.summary().items() if k.startswith("skipped")}
 
 
 @app.command()
 def index(
     ctx: typer.Context,
-    path: Path = typer.Argument(None, help="folder of .md/.txt/.html files, or a JSONL file", show_default=False),
+    paths: list[Path] = typer.Argument(
+        None, help="folders or files (.md/.txt/.html/.pdf, also .gz), or one JSONL file", show_default=False
+    ),
     builtin: str = typer.Option(None, "--builtin", help="index a built-in corpus instead: faq", show_default=False),
     corpus: str = typer.Option(None, "--corpus", help="corpus (alias) name; default settings.indexing.corpus"),
     jsonl: bool = typer.Option(False, "--jsonl", help="PATH is a JSONL file (id, text, metadata per line)"),
+    strict: bool = typer.Option(False, "--strict", help="abort on the first file that cannot be read"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Index documents into a new collection version and switch the corpus alias to it (incremental)."""
+    """Index documents into a new collection version and switch the corpus alias to it (incremental).
+
+    Files that cannot be read (binary, undecodable, empty, broken PDF or gzip, symlink loop, over
+    indexing.max_file_bytes) are skipped and listed; --strict aborts instead.
+    """
     from rich.console import Console
 
     container = container_of(ctx)
     name = _corpus(container, corpus)
     console = Console(stderr=True)
     with console.status("loading documents"):
-        documents = _load_documents(container, path=path, builtin=builtin, jsonl=jsonl)
+        documents, loaded = _load_documents(
+            container, paths=list(paths or []), builtin=builtin, jsonl=jsonl, strict=strict
+        )
+    for bad in loaded["skipped_files"]:
+        console.print(f"skipped {bad['path']}: {bad['reason']}", markup=False)
     if not documents:
-        raise InvalidInputError(f"no indexable documents found in {path}", field="path")
-    console.print(f"loaded {len(documents)} documents; embedding and writing corpus {name!r}")
+        raise InvalidInputError(f"no indexable documents found in {', '.join(map(str, paths or []))}", field="path")
+    console.print(f"loaded {len(documents)} documents, skipped {loaded['skipped']}; writing corpus {name!r}")
     if name == container.settings.indexing.corpus and container.state_store.current_deployment(name) is not None:
         # the corpus is under deployment records: switch through the deployer, or the next reconcile undoes it;
         # approved corrections are passed back, as the reindex job does, so they survive
@@ -196,11 +212,11 @@ def index(
         result, _record = switch_to_new_version(container, documents, note="flywheel index", show_progress=True)
     else:
         result = container.index_manager.reindex(name, documents, embedder=container.embedder, show_progress=True)
-    summary = _as_dict(result)
+    summary = {**_as_dict(result), **loaded}
     if as_json:
         echo_json(summary)
         return
-    typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+    typer.echo(" ".join(f"{k}={v}" for k, v in summary.items() if k != "skipped_files"))
 
 
 @app.command()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CHUNK_KEYS = frozenset({"text", "doc_id", "doc_hash", "chunk_index", "chunk_count"})
+_CHUNK_KEYS = frozenset({"text", "doc_id", "doc_hash", "chunk_index", "chunk_count", "section"})
 
 
 def live_documents(c: Container, corpus: str) -> list[Document]:
@@ -55,17 +55,22 @@ def _overlap(left: str, right: str, *, max_chars: int = 2000) -> int:
     return 0
 
 
-def load_source(c: Container, source: str) -> list[Document]:
-    """Documents from a source spec: ``builtin:faq``, a ``.jsonl`` file, or a folder. ``InvalidInputError`` else."""
+def load_source(c: Container, source: str) -> tuple[list[Document], dict[str, Any]]:
+    """Documents from a source spec: ``builtin:faq``, a ``.jsonl`` file, or a folder; plus the load report
+    (``skipped`` count and ``skipped_files`` with reasons: unreadable files are skipped, not fatal).
+    ``InvalidInputError`` for a bad spec."""
     from indexing import loaders
 
     max_bytes = c.settings.indexing.max_file_bytes
     kind = source_kind(source)
     if kind == "builtin":
-        return loaders.load_builtin_faq("en")
+        return loaders.load_builtin_faq("en"), {"skipped": 0, "skipped_files": []}
     if kind == "jsonl":
-        return loaders.load_jsonl(Path(source), max_file_bytes=max_bytes)
-    return loaders.load_folder(Path(source), max_file_bytes=max_bytes)
+        return loaders.load_jsonl(Path(source), max_file_bytes=max_bytes), {"skipped": 0, "skipped_files": []}
+    result = loaders.load_paths(
+        [Path(source)], max_file_bytes=max_bytes, source_base_url=c.settings.indexing.source_base_url
+    )
+    return result.documents, {k: v for k, v in result.summary().items() if k.startswith("skipped")}
 
 
 def source_kind(source: str) -> str:

@@ -193,8 +193,10 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
     if ctx:
         ctx.step("load", progress=0.05)
     c.deployer.reconcile()
+    loaded: dict[str, Any] = {"skipped": 0, "skipped_files": []}
     if spec:
-        documents = load_source(c, confined_source(c.settings, spec)) + approved_corrections(c, corpus)
+        documents, loaded = load_source(c, confined_source(c.settings, spec))
+        documents = documents + approved_corrections(c, corpus)
     else:
         documents = live_documents(c, corpus)
     if not documents:
@@ -208,7 +210,8 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
         on_progress=ctx.reporter(0.2, 0.9) if ctx else None,
     )  # fmt: skip
     return {"collection": report.collection, "deployment_id": record.id, "embedded": report.embedded,
-            "reused": report.reused, "documents": report.documents, "pruned": list(report.pruned)}  # fmt: skip
+            "reused": report.reused, "documents": report.documents, "pruned": list(report.pruned),
+            **loaded}  # fmt: skip
 
 
 def switch_to_new_version(

@@ -1,4 +1,5 @@
-"""Document loaders: a folder of Markdown / text / HTML files, a JSONL file, or the built-in FAQ corpus.
+"""Document loaders: folders / files of Markdown, text, HTML, PDF (each optionally gzipped), a JSONL file, or the
+built-in FAQ corpus.
 
 Contract: every loader returns ``list[Document]`` with stable ids (relative path, JSONL ``id``, FAQ id) and
 ``metadata["source"] == "document"``; bad input raises :class:`~core.errors.InvalidInputError` whose message names
@@ -7,193 +8,232 @@ the file (and for JSONL the 1-based line number and the field). Nothing here emb
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
-import re
-from collections.abc import Iterable, Mapping
-from html.parser import HTMLParser
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from core.errors import InvalidInputError
 from core.types import Document
+from indexing.readers import FORMATS, UnreadableFileError, file_format, read_layout
+from indexing.readers.blocks import CODE_KEY, LAYOUT_KEYS, SECTIONS_KEY
+from indexing.readers.html import html_layout
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 20_000_000
-FORMATS: dict[str, str] = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html"}
 #: Payload keys written by the chunker; document metadata must not shadow them.
-RESERVED_METADATA_KEYS = frozenset({"text", "doc_id", "doc_hash", "chunk_index", "chunk_count"})
+RESERVED_METADATA_KEYS = LAYOUT_KEYS | {"text", "doc_id", "doc_hash", "chunk_index", "chunk_count", "section"}
 FAQ_LANGUAGES = ("en", "sv")
 
-_BLOCK_TAGS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "br",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "td",
-        "th",
-        "tr",
-        "ul",
-    ]
-)
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "svg"})
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file that was not indexed and why (``reason`` is short and holds no content)."""
+
+    path: str
+    reason: str
 
 
-class _HtmlToText(HTMLParser):
-    """HTML -> plain text: drops script/style/head, breaks lines at block elements, keeps ``<title>``."""
+@dataclass(slots=True)
+class LoadResult:
+    """Documents read from one or more source paths, the files skipped (with reasons) and the ignored count."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: str | None = None
-        self._skip_depth = 0
-        self._in_title = False
-        self._title_parts: list[str] = []
+    documents: list[Document] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    ignored: int = field(default=0, metadata={"help": "files of unsupported types (images, CSS, ...) not read"})
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in _SKIP_TAGS:
-            self._skip_depth += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-            self.title = " ".join("".join(self._title_parts).split()) or None
-        elif tag in _SKIP_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self._title_parts.append(data)
-        elif not self._skip_depth:
-            self.parts.append(data)
-
-    def text(self) -> str:
-        """Collapsed text: runs of spaces become one, blank-line runs become one blank line."""
-        lines = (" ".join(line.split()) for line in "".join(self.parts).splitlines())
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly report: counts and the skipped files (path + reason)."""
+        return {
+            "documents": len(self.documents),
+            "skipped": len(self.skipped),
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "ignored": self.ignored,
+        }
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:
-    """Convert an HTML page to plain text. Returns ``(text, title)`` (title from ``<title>``, else ``None``)."""
-    parser = _HtmlToText()
-    parser.feed(html)
-    parser.close()
-    return parser.text(), parser.title
+    """Main content of an HTML page as text (see :mod:`indexing.readers.html`). Returns ``(text, title)``."""
+    layout = html_layout(html)
+    return layout.text, layout.title
 
 
-def _markdown_title(text: str) -> str | None:
-    match = re.search(r"^#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
-    return match.group(1).strip() if match else None
+def _source_link(rel: str, base_url: str | None) -> str:
+    return f"{base_url.rstrip('/')}/{quote(rel)}" if base_url else rel
 
 
-def _read_text(path: Path, *, max_file_bytes: int) -> str:
-    """Read a UTF-8 file, refusing oversized or unreadable ones with an error naming the file."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot read file {path}: {exc.strerror or exc}", field="path", path=str(path)
-        ) from exc
-    if size > max_file_bytes:
-        raise InvalidInputError(
-            f"file {path} is {size} bytes, over the limit of {max_file_bytes} bytes (indexing.max_file_bytes)",
-            field="path",
-            path=str(path),
-        )
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"file {path} is not UTF-8 text (byte {exc.start}): {exc.reason}", field="path", path=str(path)
-        ) from exc
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot read file {path}: {exc.strerror or exc}", field="path", path=str(path)
-        ) from exc
+def load_file(
+    path: Path,
+    *,
+    root: Path,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    doc_id: str | None = None,
+    source_base_url: str | None = None,
+) -> Document | None:
+    """Load one supported file (Markdown, text, HTML, PDF, each optionally ``.gz``) as a Document; ``None`` if empty.
 
-
-def load_file(path: Path, *, root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document | None:
-    """Load one Markdown / text / HTML file as a Document (id = path relative to ``root``); ``None`` if empty."""
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InvalidInputError(f"unsupported file type {path.suffix!r}: {path}", field="path", path=str(path))
-    raw = _read_text(path, max_file_bytes=max_file_bytes)
-    if fmt == "html":
-        text, title = html_to_text(raw)
-    else:
-        text, title = raw.strip(), _markdown_title(raw) if fmt == "markdown" else None
-    if not text:
-        logger.info("skipping empty file path=%s", path.name)
+    Doc id = ``doc_id`` or the path relative to ``root``. Metadata: ``path``, ``title`` (page title / first heading /
+    file stem), ``format``, ``link`` (``source_base_url`` + the relative path, else the relative path),
+    ``source="document"``, and the layout offsets ``_sections`` / ``_code`` the chunker reads.
+    Raises :class:`~indexing.readers.UnreadableFileError` (an ``InvalidInputError``) naming the file and the reason.
+    """
+    fmt, layout = read_layout(path, max_file_bytes=max_file_bytes)
+    if not layout.text.strip():
         return None
-    rel = path.relative_to(root).as_posix()
-    metadata = {"path": rel, "title": title or path.stem, "format": fmt, "source": "document"}
-    return Document(id=rel, text=text, metadata=metadata)
+    rel = doc_id or path.relative_to(root).as_posix()
+    stem = path.name.split(".")[0] or path.name
+    metadata: dict[str, Any] = {
+        "path": rel, "title": layout.title or stem, "format": fmt, "source": "document",
+        "link": _source_link(rel, source_base_url),
+    }  # fmt: skip
+    if layout.sections:
+        metadata[SECTIONS_KEY] = layout.sections
+    if layout.code:
+        metadata[CODE_KEY] = layout.code
+    return Document(id=rel, text=layout.text, metadata=metadata)
 
 
-def load_folder(path: Path | str, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Document]:
-    """Load every ``.md``/``.markdown``/``.txt``/``.html``/``.htm`` file under ``path`` (recursively, sorted).
+def _walk(root: Path, result: LoadResult) -> list[Path]:
+    """Supported files under ``root`` (sorted; hidden entries skipped; directory symlinks not followed)."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if file_format(path) is None:
+                result.ignored += 1
+            else:
+                files.append(path)
+    return sorted(files)
 
-    Hidden files and directories are skipped; empty files are skipped. Doc id = POSIX path relative to ``path``;
-    metadata ``path``, ``title`` (first Markdown ``#`` heading / HTML ``<title>`` / file stem), ``format``,
-    ``source="document"``.
+
+def _sources(paths: Sequence[Path]) -> list[tuple[Path, Path, str]]:
+    """(source path, its id base, id prefix) per path: one path -> ids relative to it; several -> ids relative to
+    their common parent folder, so two trees' ``README.md`` do not collide."""
+    resolved = [p.resolve() for p in paths]
+    if len(paths) == 1:
+        base = resolved[0] if resolved[0].is_dir() else resolved[0].parent
+        return [(paths[0], base, "")]
+    common = Path(os.path.commonpath([r.parent for r in resolved]))
+    return [(p, r if r.is_dir() else r.parent, (r if r.is_dir() else r.parent).relative_to(common).as_posix())
+            for p, r in zip(paths, resolved, strict=True)]  # fmt: skip
+
+
+def _candidates(path: Path, result: LoadResult) -> list[Path]:
+    if path.is_dir():
+        return _walk(path, result)
+    if file_format(path) is None:
+        result.skipped.append(SkippedFile(str(path), "unsupported file type"))
+        return []
+    return [path]
+
+
+def _load_one(file: Path, *, base: Path, prefix: str, result: LoadResult, seen: set[str], **kwargs: Any) -> None:
+    try:
+        real = file.resolve(strict=True)
+        if not real.is_relative_to(base):
+            raise UnreadableFileError(file, "outside the source folder (symlink target)")
+        rel = "/".join(p for p in (prefix, file.absolute().relative_to(base).as_posix()) if p and p != ".")
+        if rel in seen:
+            raise UnreadableFileError(file, "duplicate document id (the same file given twice)")
+        doc = load_file(file, root=base, doc_id=rel, **kwargs)
+    except UnreadableFileError as exc:
+        result.skipped.append(SkippedFile(str(file), exc.reason))
+        return
+    except RuntimeError:  # Path.resolve(strict=True) on a symlink loop
+        result.skipped.append(SkippedFile(str(file), "symlink loop"))
+        return
+    except OSError as exc:  # a vanished file, a dangling link, ELOOP
+        reason = "symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        result.skipped.append(SkippedFile(str(file), reason))
+        return
+    if doc is None:
+        result.skipped.append(SkippedFile(str(file), "empty (no text)"))
+        return
+    seen.add(rel)
+    result.documents.append(doc)
+
+
+def load_paths(
+    paths: Sequence[Path | str],
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    strict: bool = False,
+    source_base_url: str | None = None,
+) -> LoadResult:
+    """Load every supported file under several folders / files. Unreadable files are skipped and reported.
 
     Raises:
-        InvalidInputError: ``path`` is not a directory, holds no supported file, or a file is oversized,
-            unreadable or not UTF-8 (the message names the file).
+        InvalidInputError: a path does not exist; with ``strict``, the first file that cannot be read (the message
+            names it and the reason).
+    """
+    result = LoadResult()
+    seen: set[str] = set()
+    for path in (Path(p) for p in paths):
+        if not path.exists():
+            raise InvalidInputError(f"path does not exist: {path}", field="path", path=str(path))
+    for path, base, prefix in _sources([Path(p) for p in paths]):
+        for file in _candidates(path, result):
+            _load_one(file, base=base, prefix=prefix, result=result, seen=seen, max_file_bytes=max_file_bytes,
+                      source_base_url=source_base_url)  # fmt: skip
+            if strict and result.skipped:
+                bad = result.skipped[0]
+                raise InvalidInputError(f"cannot read {bad.path}: {bad.reason} (--strict)", field="path",
+                                        path=bad.path, reason=bad.reason)  # fmt: skip
+    for bad in result.skipped:
+        logger.warning("file skipped path=%s reason=%s", bad.path, bad.reason)
+    logger.info("sources loaded documents=%d skipped=%d ignored=%d", len(result.documents), len(result.skipped),
+                result.ignored)  # fmt: skip
+    return result
+
+
+def load_folder(
+    path: Path | str, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, strict: bool = False
+) -> list[Document]:
+    """Documents of every supported file under ``path`` (see :func:`load_paths`).
+
+    Raises:
+        InvalidInputError: ``path`` is not a directory or yields no document; with ``strict`` also a file that
+            cannot be read (the message names the file). Without it such files are skipped and logged.
     """
     root = Path(path)
     if not root.is_dir():
         raise InvalidInputError(f"not a directory: {root}", field="path", path=str(root))
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in FORMATS
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and (p.is_file() or not p.exists())
-    )
-    if not files:
+    result = load_paths([root], max_file_bytes=max_file_bytes, strict=strict)
+    if not result.documents:
         raise InvalidInputError(
-            f"no Markdown, text or HTML files under {root} (suffixes: {', '.join(sorted(FORMATS))})",
+            f"no readable Markdown, text, HTML or PDF files under {root} (suffixes: {', '.join(sorted(FORMATS))}, "
+            "optionally .gz)",
             field="path",
             path=str(root),
         )
-    docs = [doc for file in files if (doc := load_file(file, root=root, max_file_bytes=max_file_bytes)) is not None]
-    logger.info("folder loaded files=%d documents=%d", len(files), len(docs))
-    return docs
+    return result.documents
+
+
+def _read_text(path: Path, *, max_file_bytes: int) -> str:
+    """A JSONL file's text (UTF-8; a JSONL file in another encoding is an error, not a guess)."""
+    try:
+        size = path.stat().st_size
+        if size > max_file_bytes:
+            raise InvalidInputError(
+                f"file {path} is {size} bytes, over the limit of {max_file_bytes} bytes (indexing.max_file_bytes)",
+                field="path", path=str(path),
+            )  # fmt: skip
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"file {path} is not UTF-8 text (byte {exc.start}): {exc.reason}", field="path",
+                                path=str(path)) from exc  # fmt: skip
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read file {path}: {exc.strerror or exc}", field="path",
+                                path=str(path)) from exc  # fmt: skip
 
 
 def _jsonl_error(path: Path, line_no: int, field: str, problem: str) -> InvalidInputError:
@@ -290,9 +330,12 @@ def _faq_documents(entries: Iterable[Mapping[str, Any]], *, lang: str) -> list[D
 __all__ = [
     "FORMATS",
     "RESERVED_METADATA_KEYS",
+    "LoadResult",
+    "SkippedFile",
     "html_to_text",
     "load_builtin_faq",
     "load_file",
     "load_folder",
     "load_jsonl",
+    "load_paths",
 ]

@@ -28,7 +28,14 @@ def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, prin
         query_id=result.query_id,
         answer=result.answer,
         citations=[
-            CitationPublic(chunk_id=c.chunk_id, doc_id=c.doc_id, text=c.text, score=c.score) for c in result.citations
+            CitationPublic(
+                chunk_id=c.chunk_id,
+                doc_id=c.doc_id,
+                text=c.text,
+                score=c.score,
+                **{k: str(c.metadata[k]) for k in ("title", "section", "link") if c.metadata.get(k) is not None},
+            )
+            for c in result.citations
         ],
         embedder_version=result.embedder_version,
         index_version=result.index_version,

@@ -32,6 +32,11 @@ class CitationPublic(BaseModel):
     doc_id: str
     text: str
     score: float
+    title: str | None = Field(default=None, description="title of the cited document (page title / first heading)")
+    section: str | None = Field(default=None, description="heading of the section the passage falls under")
+    link: str | None = Field(
+        default=None, description="source link: indexing.source_base_url + the document's path, else the path"
+    )
 
 
 class QueryResponse(BaseModel):
