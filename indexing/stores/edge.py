@@ -266,7 +266,8 @@ class EdgeVectorStore:
         """Insert or replace points by id, then flush to disk (durable on return)."""
         handle = self._shard(name)
         rows = validate_points(points, dim=handle.dim)
-        vectors = [_edge_vector(vec, point.sparse, hybrid=handle.sparse) for (_, vec, _), point in zip(rows, points, strict=True)]
+        sparse = [point.sparse for point in points]
+        vectors = [_edge_vector(row[1], keyword, hybrid=handle.sparse) for row, keyword in zip(rows, sparse, strict=True)]
         with handle.write_lock, _edge_errors("upsert", name):
             for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
                 edge_points = [qe.Point(pid, vector, _shadow_bools(payload)) for (pid, _, payload), vector in batch]

@@ -218,7 +218,8 @@ class QdrantVectorStore:
         target = self._resolve(name)
         rows = validate_points(points, dim=self._dim(target))
         hybrid = self.has_sparse(target)
-        vectors = [_qdrant_vector(vec, point.sparse, hybrid=hybrid) for (_, vec, _), point in zip(rows, points, strict=True)]
+        sparse = [point.sparse for point in points]
+        vectors = [_qdrant_vector(row[1], keyword, hybrid=hybrid) for row, keyword in zip(rows, sparse, strict=True)]
         with _qdrant_errors("upsert", name):
             for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
                 structs = [
