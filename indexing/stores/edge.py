@@ -267,7 +267,8 @@ class EdgeVectorStore:
         handle = self._shard(name)
         rows = validate_points(points, dim=handle.dim)
         sparse = [point.sparse for point in points]
-        vectors = [_edge_vector(row[1], keyword, hybrid=handle.sparse) for row, keyword in zip(rows, sparse, strict=True)]
+        hybrid = handle.sparse
+        vectors = [_edge_vector(row[1], keyword, hybrid=hybrid) for row, keyword in zip(rows, sparse, strict=True)]
         with handle.write_lock, _edge_errors("upsert", name):
             for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
                 edge_points = [qe.Point(pid, vector, _shadow_bools(payload)) for (pid, _, payload), vector in batch]
