@@ -297,6 +297,15 @@ class PassageIndex(Protocol):
 
 
 @runtime_checkable
+class FusionProfile(Protocol):
+    """Per-corpus (per collection version) hybrid fusion settings, as recorded by indexing; read by the query path."""
+
+    def hybrid_params(self, collection: str) -> HybridParams | None:
+        """How to fuse searches of ``collection``; ``None`` when it has no keyword index (dense search only)."""
+        ...
+
+
+@runtime_checkable
 class ProvenanceLedger(Protocol):
     """Answers whether feedback events may back a training row (the feedback store implements it; evals calls it)."""
 
@@ -308,6 +317,7 @@ class ProvenanceLedger(Protocol):
 __all__ = [
     "Embedder",
     "FeedbackStore",
+    "FusionProfile",
     "Generator",
     "PassageIndex",
     "PiiFinding",
