@@ -39,7 +39,7 @@ def _cite(n: int, text: str, score: float = 0.5) -> Citation:
     [
         ("One sentence here. Another one follows!", ["One sentence here.", "Another one follows!"]),
         ("Version 2.5 ships today. It costs 3.50 euros.", ["Version 2.5 ships today.", "It costs 3.50 euros."]),
-        ("The line is hard\nwrapped in the middle. Next one.", ["The line is hard wrapped in the middle.", "Next one."]),
+        ("The line is hard\nwrapped in the middle. Next.", ["The line is hard wrapped in the middle.", "Next."]),
         ("# Heading line\nPlain line of text.", ["Plain line of text."]),
         ("   \n  ", []),
     ],
@@ -49,7 +49,8 @@ def test_when_prose_then_whole_sentences_of_reflowed_paragraphs(text: str, expec
 
 
 def test_when_passage_has_blocks_then_code_list_and_table_units_are_intact() -> None:
-    units = passage_units("Options:\n- first item that\n  wraps here\n- second item\n\n| a | b |\n| 1 | 2 |\n\n    make all\n")
+    text = "Options:\n- first item that\n  wraps here\n- second item\n\n| a | b |\n| 1 | 2 |\n\n    make all\n"
+    units = passage_units(text)
     assert [(u.kind, u.text) for u in units] == [
         ("sentence", "Options:"),
         ("list", "- first item that wraps here\n- second item"),
