@@ -137,7 +137,7 @@ def main() -> None:
     # 2. with answers: extractive generator + semantic similarity (MiniLM) + ROUGE-L on top
     answer_cases = cases[: args.answer_cases or len(cases)]
     full_eval = Evaluator(embedder=embedder, top_k=10, answer_top_k=5)
-    full_config = Configuration("current", retriever, ExtractiveGenerator(embedder), {"embedder": "base"})
+    full_config = Configuration("current", retriever, ExtractiveGenerator(), {"embedder": "base"})
     full, full_s, full_cpu = cpu_timed(full_eval.evaluate, full_config, answer_cases)
     no_gen = full_s - full.timings_s["generate"]
     print(f"full evaluation incl. answers, {len(answer_cases)} cases: {full_s:.1f} s wall ({full_cpu:.1f} CPU-s); "

@@ -20,11 +20,13 @@ from core.types import (
     Citation,
     FeedbackEvent,
     FeedbackKind,
+    HybridParams,
     Metadata,
     Point,
     QueryRecord,
     ScoredPoint,
     SearchFilter,
+    SparseVector,
 )
 
 
@@ -70,8 +72,12 @@ class VectorStore(Protocol):
     collection, ``UpstreamUnavailableError`` when the backend cannot be reached.
     """
 
-    def create_collection(self, name: str, *, dim: int) -> None:
-        """Create an empty cosine-distance collection."""
+    def create_collection(self, name: str, *, dim: int, sparse: bool = False) -> None:
+        """Create an empty cosine-distance collection; ``sparse=True`` adds a keyword (sparse, IDF-weighted) index."""
+        ...
+
+    def has_sparse(self, name: str) -> bool:
+        """Whether the collection (or the alias' target) has the keyword index (hybrid search works on it)."""
         ...
 
     def drop_collection(self, name: str) -> None:
@@ -104,8 +110,24 @@ class VectorStore(Protocol):
         """Top-``top_k`` points by cosine similarity, best first, optionally filtered on payload."""
         ...
 
+    def hybrid_search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        sparse: SparseVector,
+        *,
+        top_k: int,
+        params: HybridParams,
+        filter: SearchFilter | None = None,
+    ) -> list[ScoredPoint]:
+        """Top-``top_k`` points by weighted RRF of the dense (cosine) and sparse (BM25 with IDF) rankings.
+
+        Scores are the fused RRF scores. Raises ``InvalidInputError`` when the collection has no keyword index.
+        """
+        ...
+
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
-        """Points by id (missing ids skipped). ``vector`` is empty unless ``with_vectors``."""
+        """Points by id (missing ids skipped). ``vector`` (and ``sparse``) are empty unless ``with_vectors``."""
         ...
 
     def scroll(self, name: str, *, with_vectors: bool = False, batch_size: int = 256) -> Iterator[Point]:
@@ -130,6 +152,24 @@ class VectorStore(Protocol):
 
     def close(self) -> None:
         """Release files / connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    """Text -> sparse keyword vectors (hashed tokens with BM25 term weights); the same tokenizer for both sides."""
+
+    @property
+    def signature(self) -> str:
+        """Tokenizer and weighting identity; collections record it, and vectors are reused only when it matches."""
+        ...
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        """One vector per passage (BM25 term-frequency saturation; the store applies IDF)."""
+        ...
+
+    def encode_query(self, text: str) -> SparseVector:
+        """The query's vector (one unit weight per distinct token)."""
         ...
 
 
@@ -257,6 +297,15 @@ class PassageIndex(Protocol):
 
 
 @runtime_checkable
+class FusionProfile(Protocol):
+    """Per-corpus (per collection version) hybrid fusion settings, as recorded by indexing; read by the query path."""
+
+    def hybrid_params(self, collection: str) -> HybridParams | None:
+        """How to fuse searches of ``collection``; ``None`` when it has no keyword index (dense search only)."""
+        ...
+
+
+@runtime_checkable
 class ProvenanceLedger(Protocol):
     """Answers whether feedback events may back a training row (the feedback store implements it; evals calls it)."""
 
@@ -268,6 +317,7 @@ class ProvenanceLedger(Protocol):
 __all__ = [
     "Embedder",
     "FeedbackStore",
+    "FusionProfile",
     "Generator",
     "PassageIndex",
     "PiiFinding",
@@ -278,5 +328,6 @@ __all__ = [
     "Reranker",
     "Retriever",
     "ScrubResult",
+    "SparseEncoder",
     "VectorStore",
 ]

@@ -99,6 +99,22 @@ class RetrievalSettings(BaseModel):
     max_question_chars: int = Field(default=2000, ge=16)
     rerank_candidates: int = Field(default=30, ge=1, le=200)
     answer_sentences: int = Field(default=3, ge=1, le=20)
+    mode: Literal["dense", "hybrid"] = Field(
+        default="hybrid",
+        description="dense: embeddings only; hybrid: new collection versions also get a BM25 keyword index (code-aware "
+        "tokens, IDF) and queries fuse both rankings (weighted RRF). Collections built without it are searched dense.",
+    )
+    fusion_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="RRF weight of the keyword ranking relative to the dense ranking's 1.0 (0: dense only); the "
+        "default for a corpus whose collection version records no tuned weight of its own",
+    )
+    rrf_k: int = Field(default=60, ge=1, le=1000, description="RRF constant k in 1 / (k + rank)")
+    hybrid_candidates: int = Field(
+        default=50, ge=1, le=500, description="hits each ranking (dense, keyword) contributes before fusion"
+    )
 
 
 class GeneratorSettings(BaseModel):

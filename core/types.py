@@ -60,12 +60,44 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse keyword vector: ``indices`` (hashed token ids, uint32) with their ``values`` (term weights)."""
+
+    indices: tuple[int, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.indices) != len(self.values):
+            from core.errors import InvalidInputError
+
+            raise InvalidInputError("sparse vector indices and values differ in length", field="sparse")
+
+
+@dataclass(frozen=True, slots=True)
+class HybridParams:
+    """How a hybrid search fuses its dense and sparse rankings (weighted reciprocal-rank fusion).
+
+    ``sparse_weight`` is the sparse ranking's RRF weight relative to the dense ranking's 1.0 (0 = dense only);
+    ``rrf_k`` the RRF constant; ``candidates`` how many hits each ranking contributes before fusion.
+    """
+
+    sparse_weight: float = 1.0
+    rrf_k: int = 60
+    candidates: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class Point:
-    """A chunk with its vector, as written to a vector store. ``payload`` holds text + metadata."""
+    """A chunk with its vector, as written to a vector store. ``payload`` holds text + metadata.
+
+    ``sparse`` is the chunk's keyword vector; stores of a collection created with ``sparse=True`` index it (a point
+    without one is found by dense search only).
+    """
 
     id: str
     vector: Sequence[float]
     payload: Metadata
+    sparse: SparseVector | None = None
 
 
 @dataclass(frozen=True, slots=True)

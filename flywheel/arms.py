@@ -91,6 +91,9 @@ def build_arm(container: Container, models: dict[str, str | None], collection: s
         "reranker": load_reranker(container, models) if ModelKind.RERANKER.value in models else container.reranker,
         "settings": container.settings.retrieval,
         "corpus": container.settings.indexing.corpus,
+        "sparse_encoder": container.sparse_encoder,
+        "fusion": container.index_manager,
+        "recorder": container.query_recorder,
     }
     if collection is None:
         return QueryService(**kwargs)
@@ -112,13 +115,13 @@ def load_reranker(container: Container, models: dict[str, str | None]) -> Rerank
 
 
 def _generator_for(container: Container, embedder: Embedder, models: dict[str, str | None]) -> Any:
-    """The extractive generator scores sentences with the arm's own embedder; an HF generator carries the arm's LoRA
+    """The extractive generator (model-free) is built per arm; an HF generator carries the arm's LoRA
     adapter version (the container's own when it is that version); other generators are shared."""
     kind = container.settings.generator.kind
     if kind == "extractive":
         from retrieval.generators.extractive import ExtractiveGenerator
 
-        return ExtractiveGenerator(embedder, max_sentences=container.settings.retrieval.answer_sentences)
+        return ExtractiveGenerator(max_sentences=container.settings.retrieval.answer_sentences)
     if kind != "hf" or ModelKind.GENERATOR_ADAPTER.value not in models:
         return container.generator
     wanted = models[ModelKind.GENERATOR_ADAPTER.value] or BASE

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Attributes closed by ``close()`` when they were built (in this order). Add yours if it holds resources.
-_CLOSEABLE: tuple[str, ...] = ("scheduler", "job_runner", "vector_store", "feedback_store", "query_log", "state_store")
+_CLOSEABLE: tuple[str, ...] = (
+    "scheduler", "job_runner", "query_recorder", "vector_store", "feedback_store", "query_log", "state_store",
+)  # fmt: skip
 
 
 class Container:
@@ -145,7 +147,26 @@ class Container:
             chunker=self.chunker,
             keep_versions=self.settings.indexing.keep_versions,
             max_drop_share=self.settings.indexing.max_drop_share,
+            sparse_encoder=self.sparse_encoder,
+            hybrid=self.hybrid_defaults,
         )
+
+    @cached_property
+    def sparse_encoder(self) -> Any:
+        """The keyword encoder of hybrid retrieval (``retrieval.mode='hybrid'``), else ``None`` (dense only)."""
+        if self.settings.retrieval.mode != "hybrid":
+            return None
+        from indexing.sparse import Bm25SparseEncoder
+
+        return Bm25SparseEncoder()
+
+    @property
+    def hybrid_defaults(self) -> Any:
+        """Fusion of versions without a tuned weight, from ``retrieval.fusion_weight`` / ``rrf_k`` / candidates."""
+        from core.types import HybridParams
+
+        cfg = self.settings.retrieval
+        return HybridParams(sparse_weight=cfg.fusion_weight, rrf_k=cfg.rrf_k, candidates=cfg.hybrid_candidates)
 
     @cached_property
     def passage_index(self) -> Any:
@@ -174,7 +195,7 @@ class Container:
             )
         from retrieval.generators.extractive import ExtractiveGenerator
 
-        return ExtractiveGenerator(self.embedder, max_sentences=self.settings.retrieval.answer_sentences)
+        return ExtractiveGenerator(max_sentences=self.settings.retrieval.answer_sentences)
 
     def _hf_generator(self) -> Generator:
         """HF causal LM with the active registered LoRA adapter (none: the plain model)."""
@@ -237,7 +258,17 @@ class Container:
             reranker=reranker if reranker is not None else self.reranker,
             settings=self.settings.retrieval,
             corpus=corpus or self.settings.indexing.corpus,
+            sparse_encoder=self.sparse_encoder,
+            fusion=self.index_manager,
+            recorder=self.query_recorder,
         )
+
+    @cached_property
+    def query_recorder(self) -> Any:
+        """Scrubs and persists answered queries on a background writer (drained at :meth:`close`)."""
+        from retrieval.recording import QueryRecorder
+
+        return QueryRecorder(self.query_log, self.scrubber)
 
     @cached_property
     def router(self) -> DeploymentRouter:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from core.errors import InvalidInputError
-from core.ports import Embedder, ProgressCallback, VectorStore
+from core.ports import Embedder, ProgressCallback, SparseEncoder, VectorStore
 from core.types import Chunk, Document, Metadata, Point
 from indexing.chunking import Chunker
 from indexing.loaders import RESERVED_METADATA_KEYS
@@ -97,6 +97,8 @@ def copy_unchanged(
     expected: dict[str, int] = {}
     batch: list[Point] = []
     for point in store.scroll(live, with_vectors=reusable, batch_size=512) if live else ():
+        if "alias_of" in point.payload:  # a correction's question point: rebuilt with its correction, not a document
+            continue
         doc_id = str(point.payload.get("doc_id"))
         live_docs[doc_id] = str(point.payload.get("doc_hash"))
         doc = docs.get(doc_id)
@@ -134,8 +136,10 @@ def embed_into(
     embedder: Embedder,
     progress: bool,
     on_progress: ProgressCallback | None = None,
+    sparse_encoder: SparseEncoder | None = None,
 ) -> tuple[int, float]:
     """Chunk, embed and upsert ``documents`` into ``name``. Returns (chunks embedded, seconds embedding).
+    With ``sparse_encoder`` every point also carries its keyword vector (a hybrid collection).
 
     ``on_progress(done, total)`` is called in chunks after every batch (a job's progress and heartbeat); whatever it
     raises stops the build.
@@ -152,7 +156,11 @@ def embed_into(
             t0 = time.perf_counter()
             vectors = embedder.embed_documents([c.text for c in part])
             embed_seconds += time.perf_counter() - t0
-            points = [Point(id=c.id, vector=v, payload=_payload(c)) for c, v in zip(part, vectors, strict=True)]
+            keywords = sparse_encoder.encode_documents([c.text for c in part]) if sparse_encoder else [None] * len(part)
+            points = [
+                Point(id=c.id, vector=v, payload=_payload(c), sparse=s)
+                for c, v, s in zip(part, vectors, keywords, strict=True)
+            ]
             store.upsert(name, points)
             bar.update(len(part))
             if on_progress is not None:

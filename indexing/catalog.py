@@ -16,12 +16,17 @@ The name starts with ``_``, which no corpus name can (``^[a-z0-9]...``), so it n
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
+from core.errors import InvalidInputError, NotFoundError
 from core.ports import VectorStore
-from core.types import CollectionInfo, Point, parse_collection_name, utcnow
+from core.types import CollectionInfo, HybridParams, Point, parse_collection_name, utcnow
+
+logger = logging.getLogger(__name__)
 
 CATALOG_COLLECTION = "_flywheel_catalog"
 _NAMESPACE = uuid.UUID("0b6f7f5e-8c1f-5a43-9a7e-6f2d0c9b1a77")
@@ -40,12 +45,14 @@ class CatalogEntry:
     documents: int
     chunks: int
     created_at: str
+    sparse: str = ""  # the SparseEncoder signature of its keyword index; "" = dense only
+    fusion_weight: float | None = None  # tuned keyword RRF weight of this version; None = the settings' default
 
     @classmethod
     def new(
-        cls, name: str, *, embedder_version: str, dim: int, chunker: str, documents: int, chunks: int
+        cls, name: str, *, embedder_version: str, dim: int, chunker: str, documents: int, chunks: int, sparse: str = ""
     ) -> CatalogEntry:
-        """Entry for collection ``name`` (``{corpus}__v{n}``) created now."""
+        """Entry for collection ``name`` (``{corpus}__v{n}``) created now (``sparse``: keyword encoder signature)."""
         corpus, version = parse_collection_name(name) or (name, 0)
         return cls(
             name=name,
@@ -57,6 +64,7 @@ class CatalogEntry:
             documents=documents,
             chunks=chunks,
             created_at=utcnow().isoformat(),
+            sparse=sparse,
         )
 
     def info(self, *, points: int | None = None) -> CollectionInfo:
@@ -96,7 +104,7 @@ class Catalog:
         if not self.store.collection_exists(CATALOG_COLLECTION):
             return None
         points = self.store.retrieve(CATALOG_COLLECTION, [_point_id(name)])
-        return CatalogEntry(**points[0].payload) if points else None
+        return _entry(points[0].payload) if points else None
 
     def remove(self, name: str) -> None:
         """Forget collection ``name`` (no-op if absent)."""
@@ -107,8 +115,59 @@ class Catalog:
         """Entries of ``corpus``, by version."""
         if not self.store.collection_exists(CATALOG_COLLECTION):
             return []
-        rows = [CatalogEntry(**p.payload) for p in self.store.scroll(CATALOG_COLLECTION)]
+        rows = [_entry(p.payload) for p in self.store.scroll(CATALOG_COLLECTION)]
         return sorted((e for e in rows if e.corpus == corpus), key=lambda e: e.version)
 
 
-__all__ = ["CATALOG_COLLECTION", "Catalog", "CatalogEntry"]
+class FusionProfiles:
+    """Per-version hybrid fusion: the ``FusionProfile`` port over the catalog (cached; weights change only here).
+
+    Args:
+        catalog: where versions record their keyword index and tuned ``fusion_weight``.
+        defaults: fusion of versions without a tuned weight (``retrieval.fusion_weight`` / ``rrf_k`` / candidates).
+    """
+
+    def __init__(self, catalog: Catalog, *, defaults: HybridParams) -> None:
+        self.catalog = catalog
+        self.defaults = defaults
+        self._cache: dict[str, HybridParams | None] = {}
+        self._lock = threading.Lock()
+
+    def hybrid_params(self, collection: str) -> HybridParams | None:
+        """Fusion of ``collection`` (its tuned weight, else the defaults); ``None`` without a keyword index."""
+        with self._lock:
+            if collection in self._cache:
+                return self._cache[collection]
+        params: HybridParams | None = None
+        if self.catalog.store.has_sparse(collection):
+            entry = self.catalog.get(collection)
+            weight = entry.fusion_weight if entry is not None else None
+            params = self.defaults if weight is None else replace(self.defaults, sparse_weight=weight)
+        with self._lock:
+            self._cache[collection] = params
+        return params
+
+    def set_fusion_weight(self, collection: str, weight: float | None) -> None:
+        """Record a tuned keyword RRF weight on a complete version (``None``: back to the default).
+
+        A cycle sets it on its candidate version, so the gate judges the weight with the candidate. Raises
+        ``NotFoundError`` for an unknown or incomplete version, ``InvalidInputError`` for a weight outside [0, 10].
+        """
+        if weight is not None and not 0.0 <= weight <= 10.0:
+            raise InvalidInputError(f"fusion weight must be in [0, 10], got {weight}", field="fusion_weight")
+        entry = self.catalog.get(collection)
+        if entry is None:
+            raise NotFoundError(f"unknown collection version {collection!r}", collection=collection)
+        self.catalog.put(replace(entry, fusion_weight=weight))
+        with self._lock:
+            self._cache.pop(collection, None)
+        logger.info("fusion weight set collection=%s weight=%s", collection, weight)
+
+
+def _entry(payload: dict) -> CatalogEntry:
+    """An entry from its stored payload (fields added later take their defaults in older entries)."""
+    known = CatalogEntry.__dataclass_fields__
+    return CatalogEntry(**{k: v for k, v in payload.items() if k in known})
+
+
+__all__ = ["CATALOG_COLLECTION", "Catalog", "CatalogEntry", "FusionProfiles"]

@@ -27,8 +27,17 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoundError, StorageError
-from core.ports import Embedder, ProgressCallback, VectorStore
-from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
+from core.ports import Embedder, ProgressCallback, SparseEncoder, VectorStore
+from core.types import (
+    Chunk,
+    CollectionInfo,
+    Document,
+    HybridParams,
+    Metadata,
+    Point,
+    collection_name,
+    parse_collection_name,
+)
 from indexing.building import (
     BuildPlan,
     ReindexReport,
@@ -37,8 +46,9 @@ from indexing.building import (
     correction_document,
     embed_into,
 )
-from indexing.catalog import Catalog, CatalogEntry
+from indexing.catalog import Catalog, CatalogEntry, FusionProfiles
 from indexing.chunking import Chunker, chunk_id
+from indexing.corrections import question_point_id, question_points
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +65,8 @@ class IndexManager:
         embedder: embedder for corrections (``upsert_correction``); also settable with :meth:`set_embedder`.
         max_drop_share: a build that would drop more than this share of the live version's documents is refused
             (``InvalidInputError``) unless the caller passes ``allow_shrink=True``; ``None``: no limit.
+        sparse_encoder: when given, new versions get a keyword index (hybrid mode) built with it.
+        hybrid: fusion defaults for versions that record no tuned ``fusion_weight`` of their own.
     """
 
     def __init__(
@@ -65,6 +77,8 @@ class IndexManager:
         keep_versions: int = 3,
         embedder: Embedder | None = None,
         max_drop_share: float | None = None,
+        sparse_encoder: SparseEncoder | None = None,
+        hybrid: HybridParams | None = None,
     ) -> None:
         if keep_versions < 1:
             raise InvalidInputError("keep_versions must be >= 1", field="keep_versions")
@@ -74,6 +88,8 @@ class IndexManager:
         self.catalog = Catalog(store)
         self._embedder = embedder
         self.max_drop_share = max_drop_share
+        self.sparse_encoder = sparse_encoder
+        self.fusion = FusionProfiles(self.catalog, defaults=hybrid or HybridParams())
         self._lock = threading.RLock()
 
     def set_embedder(self, embedder: Embedder) -> None:
@@ -204,23 +220,27 @@ class IndexManager:
         physical = self._physical_versions(corpus)
         version = (physical[-1][0] if physical else 0) + 1
         name = collection_name(corpus, version)
-        self.store.create_collection(name, dim=embedder.dim)
+        self.store.create_collection(name, dim=embedder.dim, sparse=self.sparse_encoder is not None)
         try:
             plan = copy_unchanged(self.store, live=live, name=name, docs=docs, reusable=self._reusable(live, embedder))
             if not allow_shrink:
                 self._check_shrink(corpus, plan)
             embedded, embed_seconds = embed_into(
                 self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress,
-                on_progress=on_progress,
+                on_progress=on_progress, sparse_encoder=self.sparse_encoder,
             )  # fmt: skip
+            asked = question_points(list(docs.values()), embedder=embedder, sparse_encoder=self.sparse_encoder)
+            self.store.upsert(name, asked)
             if isinstance(self.store, SupportsOptimize):
                 self.store.optimize(name)
             chunks = self.store.count(name)
-            if chunks != plan.reused_chunks + embedded:
-                raise StorageError(f"collection {name} holds {chunks} points, expected {plan.reused_chunks + embedded}")
+            if chunks != plan.reused_chunks + embedded + len(asked):
+                expected = plan.reused_chunks + embedded + len(asked)
+                raise StorageError(f"collection {name} holds {chunks} points, expected {expected}")
             self.catalog.put(
                 CatalogEntry.new(name, embedder_version=embedder.version, dim=embedder.dim,
-                                 chunker=self.chunker.signature, documents=len(docs), chunks=chunks)
+                                 chunker=self.chunker.signature, documents=len(docs), chunks=chunks,
+                                 sparse=self._sparse_signature)
             )  # fmt: skip
         except BaseException:
             self._discard(name)
@@ -256,7 +276,22 @@ class IndexManager:
             and entry.embedder_version == embedder.version
             and entry.dim == embedder.dim
             and entry.chunker == self.chunker.signature
+            and entry.sparse == self._sparse_signature
         )
+
+    @property
+    def _sparse_signature(self) -> str:
+        return self.sparse_encoder.signature if self.sparse_encoder is not None else ""
+
+    # ------------------------------------------------------------------------------------------------ fusion
+    def hybrid_params(self, collection: str) -> HybridParams | None:
+        """``FusionProfile`` port: see :meth:`FusionProfiles.hybrid_params`."""
+        return self.fusion.hybrid_params(collection)
+
+    def set_fusion_weight(self, collection: str, weight: float | None) -> None:
+        """Record a tuned keyword weight on a version: see :meth:`FusionProfiles.set_fusion_weight`."""
+        with self._lock:
+            self.fusion.set_fusion_weight(collection, weight)
 
     def _discard(self, name: str) -> None:
         """Best-effort removal of a half-built collection (a leftover has no catalog entry and is pruned later)."""
@@ -345,7 +380,11 @@ class IndexManager:
                 f"corrections would be embedded by {embedder.version!r}"
             )
         self._delete_document(live, document.id)
-        embedded, _ = embed_into(self.store, self.chunker, live, [document], embedder=embedder, progress=False)
+        sparse = self.sparse_encoder if self.store.has_sparse(live) else None
+        embedded, _ = embed_into(
+            self.store, self.chunker, live, [document], embedder=embedder, progress=False, sparse_encoder=sparse
+        )
+        self.store.upsert(live, question_points([document], embedder=embedder, sparse_encoder=sparse))
         logger.info("correction upserted corpus=%s correction_id=%s chunks=%d", corpus, correction_id, embedded)
         return chunk_id(document.id, 0)
 
@@ -359,12 +398,13 @@ class IndexManager:
         logger.info("correction revoked corpus=%s correction_id=%s", corpus, correction_id)
 
     def _delete_document(self, collection: str, doc_id: str) -> int:
-        """Delete every chunk of ``doc_id`` (ids are deterministic; chunk 0 carries ``chunk_count``)."""
+        """Delete every chunk of ``doc_id`` and its question point in one call (ids are deterministic; chunk 0
+        carries ``chunk_count``)."""
         first = self.store.retrieve(collection, [chunk_id(doc_id, 0)])
         if not first:
             return 0
         count = int(first[0].payload.get("chunk_count", 1))
-        self.store.delete(collection, [chunk_id(doc_id, i) for i in range(count)])
+        self.store.delete(collection, [chunk_id(doc_id, i) for i in range(count)] + [question_point_id(doc_id)])
         return count
 
 

@@ -2,8 +2,12 @@
 
 :class:`QueryService` implements the :class:`core.ports.Retriever` port (``retrieve``, used by evals) and answers
 questions (``answer``). Queries always go through the alias ``{corpus}``; the physical collection it resolved to is
-reported as ``index_version``. Every answered query is recorded through the ``QueryLog`` port with its question and
-answer scrubbed by the ``PiiScrubber`` port FIRST: raw user text is never persisted and never logged.
+reported as ``index_version``. In hybrid mode (``retrieval.mode``) a collection with a keyword index is searched
+dense + sparse, fused with the collection's own weight (``FusionProfile``); one without it is searched dense. The
+question is embedded once. A correction's question point is reported as the correction passage itself (same chunk
+id), once. Every answered query is recorded through the ``QueryLog`` port with its question and answer scrubbed by
+the ``PiiScrubber`` port FIRST — by a background :class:`~retrieval.recording.QueryRecorder` when one is given, so
+the response does not wait for scrubbing and the write: raw user text is never persisted and never logged.
 """
 
 from __future__ import annotations
@@ -12,18 +16,21 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.errors import InvalidInputError, NotFoundError
-from core.ports import Embedder, Generator, PiiScrubber, QueryLog, Reranker, VectorStore
+from core.ports import Embedder, FusionProfile, Generator, PiiScrubber, QueryLog, Reranker, SparseEncoder, VectorStore
 from core.settings import RetrievalSettings
-from core.types import Arm, Citation, JSONValue, QueryRecord, ScoredPoint, SearchFilter
+from core.types import Arm, Citation, HybridParams, JSONValue, QueryRecord, ScoredPoint, SearchFilter
+from retrieval.recording import QueryRecorder
 
 logger = logging.getLogger(__name__)
 
-#: Payload keys that are not passage metadata (written by the indexing chunker).
-_NON_METADATA_KEYS = frozenset({"text"})
+#: Payload keys that are not passage metadata (written by the indexing chunker, or marking a question point).
+_NON_METADATA_KEYS = frozenset({"text", "alias_of", "alias_doc"})
+#: Extra hits fetched so that deduplicating question points still leaves ``top_k`` distinct passages.
+_ALIAS_SLACK = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +65,28 @@ class QueryResult:
 
 
 def citation_from_hit(hit: ScoredPoint) -> Citation:
-    """Turn a store hit into a citation (payload ``text`` and ``doc_id``; the rest is metadata)."""
+    """Turn a store hit into a citation (payload ``text`` and ``doc_id``; the rest is metadata). A correction's
+    question point (``alias_of``) becomes a citation of the correction passage it points to."""
     payload = dict(hit.payload)
     text = str(payload.get("text", ""))
-    doc_id = str(payload.get("doc_id", hit.id))
+    chunk_id = str(payload.get("alias_of", hit.id))
+    doc_id = str(payload.get("alias_doc", payload.get("doc_id", hit.id)))
     metadata = {k: v for k, v in payload.items() if k not in _NON_METADATA_KEYS}
-    return Citation(chunk_id=str(hit.id), doc_id=doc_id, text=text, score=float(hit.score), metadata=metadata)
+    if "alias_of" in payload:
+        metadata["doc_id"] = doc_id
+    return Citation(chunk_id=chunk_id, doc_id=doc_id, text=text, score=float(hit.score), metadata=metadata)
+
+
+def distinct_citations(hits: list[ScoredPoint]) -> list[Citation]:
+    """Citations of ``hits`` (best first), each passage once (a question point and its passage are one)."""
+    seen: set[str] = set()
+    citations = []
+    for hit in hits:
+        citation = citation_from_hit(hit)
+        if citation.chunk_id not in seen:
+            seen.add(citation.chunk_id)
+            citations.append(citation)
+    return citations
 
 
 class QueryService:
@@ -76,8 +99,11 @@ class QueryService:
         query_log: where answered queries are recorded (scrubbed).
         scrubber: PII scrubber applied to question and answer before recording.
         reranker: optional; re-scores ``settings.rerank_candidates`` hits down to ``top_k``.
-        settings: query limits (``max_question_chars``, ``max_top_k`` ...).
+        settings: query limits (``max_question_chars``, ``max_top_k`` ...) and the retrieval ``mode``.
         corpus: the alias name queries go through.
+        sparse_encoder: keyword encoder of hybrid mode (the one the collections were indexed with).
+        fusion: per-collection fusion settings; without it (or the encoder) every search is dense.
+        recorder: background scrub-and-persist writer; ``None`` records synchronously.
     """
 
     def __init__(
@@ -91,6 +117,9 @@ class QueryService:
         reranker: Reranker | None = None,
         settings: RetrievalSettings,
         corpus: str,
+        sparse_encoder: SparseEncoder | None = None,
+        fusion: FusionProfile | None = None,
+        recorder: QueryRecorder | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -100,6 +129,9 @@ class QueryService:
         self.reranker = reranker
         self.settings = settings
         self.corpus = corpus
+        self.sparse_encoder = sparse_encoder
+        self.fusion = fusion
+        self.recorder = recorder
 
     # ------------------------------------------------------------------------------------------- validation
     def validate_question(self, question: str) -> str:
@@ -132,16 +164,35 @@ class QueryService:
             )
         return collection
 
-    def search(self, question: str, *, top_k: int, filter: SearchFilter | None = None) -> tuple[list[Citation], str]:
-        """Best ``top_k`` citations and the collection searched (validated input; reranked when configured)."""
+    def search(
+        self, question: str, *, top_k: int, filter: SearchFilter | None = None, hybrid: HybridParams | None = None
+    ) -> tuple[list[Citation], str]:
+        """Best ``top_k`` citations and the collection searched (validated input; reranked when configured).
+
+        ``hybrid`` overrides the collection's fusion (a tuning run trying weights); ignored in dense mode.
+        """
         collection = self.live_collection()
-        vector = self.embedder.embed_queries([question])[0]
+        vector = self.embedder.embed_queries([question])[0].tolist()
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker is not None else top_k
-        hits = self.store.search(collection, vector.tolist(), top_k=candidates, filter=filter)
-        citations = [citation_from_hit(hit) for hit in hits]
+        params = self.hybrid_params(collection, override=hybrid)
+        if params is not None and self.sparse_encoder is not None:
+            sparse = self.sparse_encoder.encode_query(question)
+            hits = self.store.hybrid_search(
+                collection, vector, sparse, top_k=candidates + _ALIAS_SLACK, params=params, filter=filter
+            )
+        else:
+            hits = self.store.search(collection, vector, top_k=candidates + _ALIAS_SLACK, filter=filter)
+        citations = distinct_citations(hits)[:candidates]
         if self.reranker is not None and citations:
             citations = self.reranker.rerank(question, citations, top_k=top_k)
         return citations[:top_k], collection
+
+    def hybrid_params(self, collection: str, *, override: HybridParams | None = None) -> HybridParams | None:
+        """Fusion for ``collection``: ``None`` (dense) in dense mode or without a keyword index."""
+        if self.settings.mode != "hybrid" or self.fusion is None or self.sparse_encoder is None:
+            return None
+        params = self.fusion.hybrid_params(collection)
+        return params if params is None or override is None else override
 
     def retrieve(self, question: str, *, top_k: int, filter: SearchFilter | None = None) -> list[Citation]:
         """``Retriever`` port: the best ``top_k`` passages for ``question`` (nothing is recorded)."""
@@ -197,11 +248,12 @@ class QueryService:
         user_id: str | None,
         tenant: str | None,
     ) -> None:
-        """Scrub question and answer, then persist the record (raw text never reaches the log or the store)."""
+        """Scrub question and answer, then persist the record (raw text never reaches the log or the store);
+        with a recorder both happen on its writer thread, after the response."""
         record = QueryRecord(
             id=result.query_id,
-            question=self.scrubber.scrub(question).text,
-            answer=self.scrubber.scrub(result.answer).text,
+            question=question,
+            answer=result.answer,
             chunk_ids=[c.chunk_id for c in result.citations],
             doc_ids=[c.doc_id for c in result.citations],
             scores=[c.score for c in result.citations],
@@ -216,7 +268,13 @@ class QueryService:
             filters=filters,
             latency_ms=result.latency_ms,
         )
-        self.query_log.record_query(record)
+        if self.recorder is not None:
+            self.recorder.submit(record)
+        else:
+            self.query_log.record_query(
+                replace(record, question=self.scrubber.scrub(question).text,
+                        answer=self.scrubber.scrub(result.answer).text)
+            )  # fmt: skip
         logger.info(
             "query answered query_id=%s arm=%s index=%s citations=%d latency_ms=%.1f",
             result.query_id,

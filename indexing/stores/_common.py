@@ -9,7 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.errors import InvalidInputError
-from core.types import Point
+from core.types import HybridParams, Point, ScoredPoint, SparseVector
+
+#: Name of the keyword (sparse) vector in collections created with ``sparse=True``; the dense vector is unnamed.
+SPARSE_VECTOR = "bm25"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -78,3 +81,54 @@ def validate_points(points: Sequence[Point], *, dim: int) -> list[tuple[str, lis
 def batched(items: Sequence, size: int) -> list[Sequence]:
     """Consecutive slices of at most ``size`` items."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def sparse_parts(sparse: SparseVector | None) -> tuple[list[int], list[float]] | None:
+    """``(indices, values)`` lists of a non-empty sparse vector, else ``None``; ``InvalidInputError`` when malformed."""
+    if sparse is None or not sparse.indices:
+        return None
+    indices = [int(i) for i in sparse.indices]
+    values = [float(v) for v in sparse.values]
+    if len(set(indices)) != len(indices) or not all(0 <= i < 2**32 for i in indices):
+        raise InvalidInputError("sparse indices must be distinct uint32 values", field="sparse")
+    if not np.all(np.isfinite(values)):
+        raise InvalidInputError("sparse vector holds NaN or infinite values", field="sparse")
+    return indices, values
+
+
+def check_hybrid(top_k: int, params: HybridParams, *, has_sparse: bool, name: str) -> None:
+    """Validate a hybrid search's arguments (``InvalidInputError``)."""
+    if top_k < 1:
+        raise InvalidInputError(f"top_k must be >= 1, got {top_k}", field="top_k")
+    if not has_sparse:
+        raise InvalidInputError(f"collection {name!r} has no keyword index; rebuild it in hybrid mode", field="mode")
+    if params.sparse_weight < 0 or params.rrf_k < 1 or params.candidates < 1:
+        raise InvalidInputError("hybrid params need sparse_weight >= 0, rrf_k >= 1, candidates >= 1", field="fusion")
+
+
+def rrf_fuse(
+    dense: Sequence[ScoredPoint], sparse: Sequence[ScoredPoint], *, top_k: int, params: HybridParams
+) -> list[ScoredPoint]:
+    """Weighted reciprocal-rank fusion: ``score = 1 / (k + dense_rank) + w / (k + sparse_rank)`` (ranks from 1).
+
+    Done here, not by the engine, because qdrant-edge 0.9 ignores RRF weights: both adapters fuse the same way.
+    Equal scores (to 5 decimals) share a rank, so engines that order ties differently fuse alike; ties of the fused
+    score are broken by the dense rank, the sparse rank, then the id.
+    """
+    entries: dict[str, list] = {}
+    for weight, hits, slot in ((1.0, dense, 1), (params.sparse_weight, sparse, 2)):
+        for rank, hit in zip(_tied_ranks(hits), hits, strict=True):
+            entry = entries.setdefault(hit.id, [0.0, len(dense) + 1, len(sparse) + 1, hit.payload])
+            entry[0] += weight / (params.rrf_k + rank)
+            entry[slot] = rank
+    ordered = sorted(entries.items(), key=lambda item: (-round(item[1][0], 9), item[1][1], item[1][2], item[0]))
+    return [ScoredPoint(id=pid, score=float(e[0]), payload=e[3]) for pid, e in ordered[:top_k]]
+
+
+def _tied_ranks(hits: Sequence[ScoredPoint]) -> list[int]:
+    """Competition ranks (1, 2, 2, 4 ...) of hits sorted best first; scores equal to 5 decimals tie."""
+    ranks: list[int] = []
+    for position, hit in enumerate(hits, start=1):
+        tied = ranks and round(hit.score, 5) == round(hits[position - 2].score, 5)
+        ranks.append(ranks[-1] if tied else position)
+    return ranks

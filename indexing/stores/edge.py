@@ -31,8 +31,19 @@ from typing import Any
 import qdrant_edge as qe
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError, StorageUnavailableError
-from core.types import FieldFilter, Point, ScoredPoint, SearchFilter
-from indexing.stores._common import batched, canonical_id, check_name, is_uuid, validate_points, vector_list
+from core.types import FieldFilter, HybridParams, Point, ScoredPoint, SearchFilter, SparseVector
+from indexing.stores._common import (
+    SPARSE_VECTOR,
+    batched,
+    canonical_id,
+    check_hybrid,
+    check_name,
+    is_uuid,
+    rrf_fuse,
+    sparse_parts,
+    validate_points,
+    vector_list,
+)
 from indexing.stores.diskguard import DiskGuard, estimate_bytes, is_storage_exhausted
 from indexing.stores.diskguard import write_errors as _os_write_errors
 
@@ -116,9 +127,10 @@ def edge_filter(search_filter: SearchFilter | None) -> qe.Filter | None:
 class _OpenShard:
     """An open shard with its dimension and the process lock that guards it."""
 
-    def __init__(self, shard: qe.EdgeShard, dim: int, lock_fd: int) -> None:
+    def __init__(self, shard: qe.EdgeShard, dim: int, lock_fd: int, *, sparse: bool = False) -> None:
         self.shard = shard
         self.dim = dim
+        self.sparse = sparse
         self.lock_fd = lock_fd
         self.write_lock = threading.Lock()
 
@@ -207,7 +219,8 @@ class EdgeVectorStore:
         with self._lock:
             handle = self._open.get(target)
             if handle is None:
-                dim = int(json.loads((self._dir(target) / "collection.json").read_text())["dim"])
+                meta = json.loads((self._dir(target) / "collection.json").read_text())
+                dim = int(meta["dim"])
                 fd = self._lock_dir(target)
                 try:
                     with _edge_errors("open", target):
@@ -215,11 +228,12 @@ class EdgeVectorStore:
                 except BaseException:
                     os.close(fd)
                     raise
-                handle = self._open[target] = _OpenShard(shard, dim, fd)
+                handle = self._open[target] = _OpenShard(shard, dim, fd, sparse=bool(meta.get("sparse")))
             return handle
 
-    def create_collection(self, name: str, *, dim: int) -> None:
-        """Create an empty cosine collection of ``dim`` dimensions. ``ConflictError`` if it (or an alias) exists."""
+    def create_collection(self, name: str, *, dim: int, sparse: bool = False) -> None:
+        """Create an empty cosine collection of ``dim`` dimensions (``sparse``: plus the IDF keyword index).
+        ``ConflictError`` if it (or an alias) exists."""
         if dim < 1:
             raise InvalidInputError(f"dimension must be positive, got {dim}", field="dim")
         if self.collection_exists(name) or self._alias_file(name).exists():
@@ -229,26 +243,27 @@ class EdgeVectorStore:
         with self._lock:
             shutil.rmtree(directory, ignore_errors=True)  # leftovers of a crashed create (no collection.json)
             try:
-                self._create_shard(name, directory, dim=dim)
+                self._create_shard(name, directory, dim=dim, sparse=sparse)
             except BaseException:
                 self._remove_half_created(name, directory)
                 raise
         logger.info("collection created name=%s dim=%d", name, dim)
 
-    def _create_shard(self, name: str, directory: Path, *, dim: int) -> None:
+    def _create_shard(self, name: str, directory: Path, *, dim: int, sparse: bool) -> None:
         directory.mkdir(parents=True)
         fd = self._lock_dir(name)
         vectors = qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)
-        config = qe.EdgeConfig(vectors=vectors, hnsw_config=self._hnsw)
+        sparse_config = {SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if sparse else None
+        config = qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse_config, hnsw_config=self._hnsw)
         try:
             with _edge_errors("create", name), _os_write_errors(f"create {name}", directory):
                 shard = qe.EdgeShard.create(str(directory / "shard"), config)
         except BaseException:
             os.close(fd)
             raise
-        self._open[name] = _OpenShard(shard, dim, fd)
+        self._open[name] = _OpenShard(shard, dim, fd, sparse=sparse)
         with _os_write_errors(f"create {name}", directory):
-            _write_json_atomic(directory / "collection.json", {"name": name, "dim": dim})
+            _write_json_atomic(directory / "collection.json", {"name": name, "dim": dim, "sparse": sparse})
 
     def _remove_half_created(self, name: str, directory: Path) -> None:
         """A failed create leaves no directory behind (the disk may be full: deleting still works)."""
@@ -297,10 +312,13 @@ class EdgeVectorStore:
         """Insert or replace points by id, then flush to disk (durable on return)."""
         handle = self._shard(name)
         rows = validate_points(points, dim=handle.dim)
+        sparse = [point.sparse for point in points]
+        hybrid = handle.sparse
+        vectors = [_edge_vector(row[1], keyword, hybrid=hybrid) for row, keyword in zip(rows, sparse, strict=True)]
         with handle.write_lock, _edge_errors("upsert", name):
-            for batch in batched(rows, _WRITE_BATCH):
-                self._guard_batch("upsert", name, batch)
-                edge_points = [qe.Point(pid, vec, _shadow_bools(payload)) for pid, vec, payload in batch]
+            for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
+                self._guard_batch("upsert", name, [row for row, _ in batch])
+                edge_points = [qe.Point(pid, vector, _shadow_bools(payload)) for (pid, _, payload), vector in batch]
                 handle.shard.update(qe.UpdateOperation.upsert_points(edge_points))
             handle.shard.flush()
 
@@ -348,6 +366,41 @@ class EdgeVectorStore:
         with _edge_errors("search", name):
             hits = handle.shard.search(request)
         return [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
+
+    def has_sparse(self, name: str) -> bool:
+        """Whether the collection (or the alias' target) was created with the keyword index."""
+        return self._shard(name).sparse
+
+    def hybrid_search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        sparse: SparseVector,
+        *,
+        top_k: int,
+        params: HybridParams,
+        filter: SearchFilter | None = None,
+    ) -> list[ScoredPoint]:
+        """Weighted RRF (:func:`rrf_fuse`) of the dense ranking and the IDF-weighted sparse (BM25) ranking."""
+        handle = self._shard(name)
+        check_hybrid(top_k, params, has_sparse=handle.sparse, name=name)
+        parts = sparse_parts(sparse)
+        limit = max(params.candidates, top_k)
+        dense = self.search(name, vector, top_k=top_k if parts is None or params.sparse_weight == 0 else limit,
+                            filter=filter)  # fmt: skip
+        if parts is None or params.sparse_weight == 0:
+            return dense
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(qe.SparseVector(*parts), using=SPARSE_VECTOR),
+            filter=edge_filter(filter),
+            with_payload=True,
+            with_vector=False,
+        )
+        with _edge_errors("search", name):
+            hits = handle.shard.query(request)
+        keyword = [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
+        return rrf_fuse(dense, keyword, top_k=top_k, params=params)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
         """Points by id in request order; missing or non-UUID ids are skipped."""
@@ -416,9 +469,23 @@ class EdgeVectorStore:
             self._closed = True
 
 
+def _edge_vector(dense: list[float], keyword: SparseVector | None, *, hybrid: bool) -> Any:
+    """The edge vector of a point: the dense list, or ``{"": dense, "bm25": keyword}`` in a hybrid collection."""
+    if not hybrid:
+        return dense
+    parts = sparse_parts(keyword)
+    return {"": dense, SPARSE_VECTOR: qe.SparseVector(*parts)} if parts else {"": dense}
+
+
 def _to_point(record: Any, *, with_vectors: bool) -> Point:
-    vector = list(record.vector) if with_vectors and record.vector is not None else []
-    return Point(id=str(record.id), vector=vector, payload=_public_payload(record.payload))
+    raw = record.vector if with_vectors and record.vector is not None else []
+    sparse = None
+    if isinstance(raw, dict):  # hybrid collection: {"": dense, "bm25": SparseVector}
+        keyword = raw.get(SPARSE_VECTOR)
+        if keyword is not None:
+            sparse = SparseVector(indices=tuple(keyword.indices), values=tuple(float(v) for v in keyword.values))
+        raw = raw.get("", [])
+    return Point(id=str(record.id), vector=list(raw), payload=_public_payload(record.payload), sparse=sparse)
 
 
 __all__ = ["EdgeVectorStore", "edge_filter"]

@@ -27,8 +27,19 @@ from core.errors import (
     StorageError,
     UpstreamUnavailableError,
 )
-from core.types import FieldFilter, Point, ScoredPoint, SearchFilter
-from indexing.stores._common import batched, canonical_id, check_name, is_uuid, validate_points, vector_list
+from core.types import FieldFilter, HybridParams, Point, ScoredPoint, SearchFilter, SparseVector
+from indexing.stores._common import (
+    SPARSE_VECTOR,
+    batched,
+    canonical_id,
+    check_hybrid,
+    check_name,
+    is_uuid,
+    rrf_fuse,
+    sparse_parts,
+    validate_points,
+    vector_list,
+)
 from indexing.stores.diskguard import DiskGuard, estimate_bytes
 
 logger = logging.getLogger(__name__)
@@ -133,11 +144,13 @@ class QdrantVectorStore:
             else None
         )
         self._dims: dict[str, int] = {}
+        self._sparse: dict[str, bool] = {}
         self._closed = False
 
     # ------------------------------------------------------------------------------------------------ collections
-    def create_collection(self, name: str, *, dim: int) -> None:
-        """Create an empty cosine collection. ``ConflictError`` if the name exists (as a collection or alias)."""
+    def create_collection(self, name: str, *, dim: int, sparse: bool = False) -> None:
+        """Create an empty cosine collection (``sparse``: plus the IDF keyword index). ``ConflictError`` if the name
+        exists (as a collection or alias)."""
         check_name(name)
         if dim < 1:
             raise InvalidInputError(f"dimension must be positive, got {dim}", field="dim")
@@ -146,9 +159,14 @@ class QdrantVectorStore:
         self._check_disk(f"create collection {name}")
         with _qdrant_errors("create", name):
             self.client.create_collection(
-                name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                name,
+                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                sparse_vectors_config=(
+                    {SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)} if sparse else None
+                ),
             )
         self._dims[name] = dim
+        self._sparse[name] = sparse
         logger.info("collection created name=%s dim=%d", name, dim)
 
     def drop_collection(self, name: str) -> None:
@@ -161,6 +179,7 @@ class QdrantVectorStore:
         with _qdrant_errors("drop", name):
             self.client.delete_collection(name)
         self._dims.pop(name, None)
+        self._sparse.pop(name, None)
         logger.info("collection dropped name=%s", name)
 
     def list_collections(self) -> list[str]:
@@ -183,10 +202,21 @@ class QdrantVectorStore:
     def _dim(self, name: str) -> int:
         target = self._resolve(name)
         if target not in self._dims:
-            with _qdrant_errors("info", target):
-                vectors = self.client.get_collection(target).config.params.vectors
-            self._dims[target] = int(vectors.size)  # type: ignore[union-attr]
+            self._load_params(target)
         return self._dims[target]
+
+    def _load_params(self, target: str) -> None:
+        with _qdrant_errors("info", target):
+            params = self.client.get_collection(target).config.params
+        self._dims[target] = int(params.vectors.size)  # type: ignore[union-attr]
+        self._sparse[target] = SPARSE_VECTOR in (params.sparse_vectors or {})
+
+    def has_sparse(self, name: str) -> bool:
+        """Whether the collection (or the alias' target) was created with the keyword index."""
+        target = self._resolve(name)
+        if target not in self._sparse:
+            self._load_params(target)
+        return self._sparse[target]
 
     # ------------------------------------------------------------------------------------------------ points
     def count(self, name: str) -> int:
@@ -199,10 +229,16 @@ class QdrantVectorStore:
         """Insert or replace points by id (``wait=True``: durable and visible on return)."""
         target = self._resolve(name)
         rows = validate_points(points, dim=self._dim(target))
+        hybrid = self.has_sparse(target)
+        sparse = [point.sparse for point in points]
+        vectors = [_qdrant_vector(row[1], keyword, hybrid=hybrid) for row, keyword in zip(rows, sparse, strict=True)]
         with _qdrant_errors("upsert", name):
-            for batch in batched(rows, _WRITE_BATCH):
-                self._check_disk(f"upsert {name}", need_bytes=estimate_bytes(points=len(batch), dim=len(batch[0][1])))
-                structs = [models.PointStruct(id=pid, vector=vec, payload=payload) for pid, vec, payload in batch]
+            for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
+                need = estimate_bytes(points=len(batch), dim=len(batch[0][0][1]))
+                self._check_disk(f"upsert {name}", need_bytes=need)
+                structs = [
+                    models.PointStruct(id=pid, vector=vector, payload=payload) for (pid, _, payload), vector in batch
+                ]
                 self.client.upsert(target, points=structs, wait=True)
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
@@ -226,6 +262,34 @@ class QdrantVectorStore:
                 target, query=query, limit=top_k, query_filter=qdrant_filter(filter), with_payload=True
             )
         return [ScoredPoint(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in response.points]
+
+    def hybrid_search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        sparse: SparseVector,
+        *,
+        top_k: int,
+        params: HybridParams,
+        filter: SearchFilter | None = None,
+    ) -> list[ScoredPoint]:
+        """Weighted RRF (:func:`rrf_fuse`) of the dense ranking and the IDF-weighted sparse (BM25) ranking."""
+        target = self._resolve(name)
+        check_hybrid(top_k, params, has_sparse=self.has_sparse(target), name=name)
+        parts = sparse_parts(sparse)
+        limit = max(params.candidates, top_k)
+        dense = self.search(name, vector, top_k=top_k if parts is None or params.sparse_weight == 0 else limit,
+                            filter=filter)  # fmt: skip
+        if parts is None or params.sparse_weight == 0:
+            return dense
+        keyword = models.SparseVector(indices=parts[0], values=parts[1])
+        with _qdrant_errors("search", name):
+            response = self.client.query_points(
+                target, query=keyword, using=SPARSE_VECTOR, limit=limit, query_filter=qdrant_filter(filter),
+                with_payload=True,
+            )  # fmt: skip
+        hits = [ScoredPoint(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in response.points]
+        return rrf_fuse(dense, hits, top_k=top_k, params=params)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
         """Points by id in request order; missing or non-UUID ids are skipped."""
@@ -317,11 +381,25 @@ class QdrantVectorStore:
                 self.client.close()
 
 
+def _qdrant_vector(dense: list[float], keyword: SparseVector | None, *, hybrid: bool) -> Any:
+    """The point's vector: the dense list, or ``{"": dense, "bm25": keyword}`` in a hybrid collection."""
+    if not hybrid:
+        return dense
+    parts = sparse_parts(keyword)
+    if parts is None:
+        return {"": dense}
+    return {"": dense, SPARSE_VECTOR: models.SparseVector(indices=parts[0], values=parts[1])}
+
+
 def _to_point(record: Any, *, with_vectors: bool) -> Point:
     vector = record.vector if with_vectors and record.vector is not None else []
-    if isinstance(vector, dict):  # named vectors: we only ever write the default one
-        vector = next(iter(vector.values()), [])
-    return Point(id=str(record.id), vector=list(vector), payload=dict(record.payload or {}))
+    sparse = None
+    if isinstance(vector, dict):  # the unnamed dense vector plus, in a hybrid collection, the keyword vector
+        keyword = vector.get(SPARSE_VECTOR)
+        if keyword is not None:
+            sparse = SparseVector(indices=tuple(keyword.indices), values=tuple(float(v) for v in keyword.values))
+        vector = vector.get("", next((v for v in vector.values() if isinstance(v, list)), []))
+    return Point(id=str(record.id), vector=list(vector), payload=dict(record.payload or {}), sparse=sparse)
 
 
 __all__ = ["QdrantVectorStore", "qdrant_filter"]

@@ -16,7 +16,8 @@ import pytest
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ports import VectorStore
-from core.types import FieldFilter, Point, SearchFilter
+from core.types import FieldFilter, HybridParams, Point, SearchFilter, SparseVector
+from indexing.sparse import Bm25SparseEncoder
 from indexing.stores.edge import EdgeVectorStore
 from indexing.stores.qdrant import QdrantVectorStore
 
@@ -59,8 +60,90 @@ def _cosine_top(points: list[Point], query: np.ndarray, k: int) -> list[str]:
     return [points[i].id for i in np.argsort(-scores)[:k]]
 
 
+_WORDS = ["roof", "permit", "tile", "gutter", "facade", "window", "insulation", "heating", "drain", "concrete", "beam"]
+ENCODER = Bm25SparseEncoder()
+
+
+def _hybrid_points(n: int = 60, *, seed: int = 3, vocabulary: int = 0) -> list[Point]:
+    """Points with a text of common words, its BM25 sparse vector and a random dense vector; point 7 alone holds
+    the identifier ``sqlstate-23505`` and point 8 alone ``core.autocrlf``."""
+    rng = np.random.default_rng(seed)
+    points = []
+    for i in range(n):
+        words = [_WORDS[j] for j in rng.integers(0, len(_WORDS), size=12)]
+        words += [f"term{j}" for j in rng.integers(0, vocabulary, size=6)] if vocabulary else []
+        words += ["sqlstate-23505"] if i == 7 else (["core.autocrlf"] if i == 8 else [])
+        text = " ".join(words)
+        points.append(
+            Point(id=_pid(i), vector=rng.normal(size=DIM).tolist(), sparse=ENCODER.encode_document(text),
+                  payload={"text": text, "category": ["a", "b"][i % 2]})
+        )  # fmt: skip
+    return points
+
+
+HYBRID = HybridParams(sparse_weight=1.0, rrf_k=60, candidates=30)
+
+
 class VectorStoreContract:
     """Behaviour every ``VectorStore`` adapter must show. Subclasses provide the ``store`` fixture."""
+
+    @pytest.fixture
+    def hybrid(self, store: VectorStore) -> list[Point]:
+        points = _hybrid_points()
+        store.create_collection("hy__v1", dim=DIM, sparse=True)
+        store.upsert("hy__v1", points)
+        store.set_alias("hy", "hy__v1")
+        return points
+
+    def test_has_sparse_only_when_created_with_it(self, store: VectorStore, hybrid: list[Point]) -> None:
+        store.create_collection("kb__v1", dim=DIM)
+        assert store.has_sparse("hy") and store.has_sparse("hy__v1")
+        assert not store.has_sparse("kb__v1")
+        with pytest.raises(InvalidInputError):
+            store.hybrid_search("kb__v1", [0.1] * DIM, ENCODER.encode_query("roof"), top_k=3, params=HYBRID)
+
+    def test_hybrid_finds_the_identifier_dense_misses(self, store: VectorStore, hybrid: list[Point]) -> None:
+        query = (-np.asarray(hybrid[7].vector)).tolist()  # the dense ranking puts point 7 last
+        assert hybrid[7].id not in [h.id for h in store.search("hy", query, top_k=10)]
+        for question in ("what does SQLSTATE 23505 mean", "sqlstate-23505"):
+            hits = store.hybrid_search("hy", query, ENCODER.encode_query(question), top_k=3, params=HYBRID)
+            assert hybrid[7].id in [h.id for h in hits]
+        hits = store.hybrid_search("hy", query, ENCODER.encode_query("core.autocrlf"), top_k=1,
+                                   params=HybridParams(sparse_weight=3.0))  # fmt: skip
+        assert hits[0].id == hybrid[8].id
+
+    def test_zero_sparse_weight_is_the_dense_ranking(self, store: VectorStore, hybrid: list[Point]) -> None:
+        query = np.random.default_rng(1).normal(size=DIM).tolist()
+        dense = store.search("hy", query, top_k=8)
+        fused = store.hybrid_search("hy", query, ENCODER.encode_query("roof permit"), top_k=8,
+                                    params=HybridParams(sparse_weight=0.0))  # fmt: skip
+        assert [h.id for h in fused] == [h.id for h in dense]
+
+    def test_idf_weighs_rare_terms_over_common_ones(self, store: VectorStore, hybrid: list[Point]) -> None:
+        query = np.zeros(DIM).tolist()
+        query[0] = 1.0
+        sparse_only = HybridParams(sparse_weight=1000.0, candidates=60)
+        hits = store.hybrid_search("hy", query, ENCODER.encode_query("roof 23505"), top_k=1, params=sparse_only)
+        assert hits[0].id == hybrid[7].id  # "roof" is in most passages, "23505" in one
+
+    def test_hybrid_search_applies_filters(self, store: VectorStore, hybrid: list[Point]) -> None:
+        only_a = SearchFilter(must=(FieldFilter("category", ("a",)),))
+        hits = store.hybrid_search("hy", hybrid[7].vector, ENCODER.encode_query("23505"), top_k=10, params=HYBRID,
+                                   filter=only_a)  # fmt: skip
+        assert hits and all(h.payload["category"] == "a" for h in hits)
+        assert hybrid[7].id not in [h.id for h in hits]  # point 7 is in category "b"
+
+    def test_sparse_vectors_round_trip_and_a_dense_only_point_is_allowed(
+        self, store: VectorStore, hybrid: list[Point]
+    ) -> None:
+        got = store.retrieve("hy", [hybrid[3].id], with_vectors=True)[0]
+        assert got.sparse is not None and list(got.sparse.indices) == list(hybrid[3].sparse.indices)  # type: ignore[union-attr]
+        np.testing.assert_allclose(got.sparse.values, hybrid[3].sparse.values, rtol=1e-5)  # type: ignore[union-attr]
+        store.upsert("hy", [Point(id=_pid(999), vector=[1.0] * DIM, payload={"text": "no keywords"})])
+        assert store.count("hy") == len(hybrid) + 1
+        with pytest.raises(InvalidInputError):
+            store.upsert("hy", [Point(id=_pid(998), vector=[1.0] * DIM, payload={},
+                                      sparse=SparseVector(indices=(1, 1), values=(1.0, 2.0)))])  # fmt: skip
 
     @pytest.fixture
     def filled(self, store: VectorStore) -> list[Point]:
@@ -336,6 +419,29 @@ class TestCongruence:
                     np.testing.assert_allclose([h.score for h in edge], [h.score for h in local], atol=1e-4)
                     assert [h.payload for h in edge] == [h.payload for h in local]
             assert stores[0].count("kb") == stores[1].count("kb") == 300
+        finally:
+            for store in stores:
+                store.close()
+
+    def test_same_hybrid_results_on_both_adapters(self, tmp_path: Path) -> None:
+        points = _hybrid_points(200, seed=9, vocabulary=400)
+        stores = [EdgeVectorStore(tmp_path / "edge"), QdrantVectorStore(path=":memory:")]
+        rng = np.random.default_rng(4)
+        try:
+            for store in stores:
+                store.create_collection("hy__v1", dim=DIM, sparse=True)
+                store.upsert("hy__v1", points)
+            for q, text in enumerate(["roof term3 term77", "sqlstate 23505", "gutter term12 term300", "core.autocrlf"]):
+                query = rng.normal(size=DIM).tolist()
+                for weight, search_filter in [(1.0, None), (0.3, self.FILTERS[0]), (2.0, None)]:
+                    params = HybridParams(sparse_weight=weight, rrf_k=10 + q, candidates=200)  # no tie at a cutoff
+                    edge, local = (
+                        s.hybrid_search("hy__v1", query, ENCODER.encode_query(text), top_k=10, params=params,
+                                        filter=search_filter)
+                        for s in stores
+                    )  # fmt: skip
+                    assert [h.id for h in edge] == [h.id for h in local]
+                    np.testing.assert_allclose([h.score for h in edge], [h.score for h in local], atol=1e-6)
         finally:
             for store in stores:
                 store.close()

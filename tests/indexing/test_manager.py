@@ -13,6 +13,7 @@ from core.ports import PassageIndex, VectorStore
 from core.types import Document, FieldFilter, SearchFilter
 from indexing.catalog import CATALOG_COLLECTION
 from indexing.chunking import Chunker, chunk_id
+from indexing.corrections import question_point_id
 from indexing.manager import IndexManager, correction_document
 from indexing.stores.edge import EdgeVectorStore
 from indexing.stores.qdrant import QdrantVectorStore
@@ -228,7 +229,9 @@ def test_corrections_are_live_at_once_survive_reindex_when_passed_back_and_revok
     hits = manager.store.search(
         "kb", hashing_embedder.embed_queries(["bank transfer"])[0], top_k=3, filter=only_corrections
     )
-    assert [h.id for h in hits] == [cid]
+    assert [h.payload.get("alias_of", h.id) for h in hits] == [cid, cid]  # the passage and its question point
+    question_point = question_point_id("correction:c1")
+    assert manager.store.retrieve("kb", [question_point])[0].payload["alias_of"] == cid
     # Passed back in as a Document: reused (not re-embedded) by the next reindex.
     doc = correction_document(correction_id="c1", query_id="q1", text="Pay by bank transfer.", meta=meta)
     report = manager.reindex("kb", [*_docs(), doc], embedder=hashing_embedder)
@@ -238,7 +241,7 @@ def test_corrections_are_live_at_once_survive_reindex_when_passed_back_and_revok
     assert manager.get_passages("kb", [cid]) == {}
     cid = manager.upsert_correction("kb", correction_id="c1", query_id="q1", text="Pay by card.", meta=meta)
     manager.revoke_correction("kb", "c1")
-    assert manager.get_passages("kb", [cid]) == {}
+    assert manager.get_passages("kb", [cid, question_point]) == {}  # both points gone at once
     with pytest.raises(NotFoundError):
         manager.revoke_correction("kb", "c1")
 
