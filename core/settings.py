@@ -171,6 +171,27 @@ class EvalSettings(BaseModel):
     holdout_share: float = Field(default=0.2, gt=0.0, lt=1.0)
     gold_set: Path | None = None
     blocklist: list[str] = Field(default_factory=list)
+    guarded_generation_metrics: list[str] = Field(
+        default_factory=lambda: ["semantic_similarity", "rouge_l"],
+        description="answer metrics the gate guards (non-inferiority within generation_tolerance) besides "
+        "guarded_metrics; add faithfulness / answer_relevancy when a judge is configured; [] guards none",
+    )
+    generation_tolerance: float = Field(
+        default=0.03, ge=0.0, le=1.0, description="non-inferiority margin (absolute) of the guarded answer metrics"
+    )
+    allow_unchecked: list[str] = Field(
+        default_factory=list,
+        description="guarded metrics the gate may leave unchecked when they could not be computed (a judge or "
+        "generator endpoint down or too slow); any other gate metric that was not computed fails the gate",
+    )
+    max_generation_cases: int = Field(
+        default=100, ge=1, description="eval cases each arm's generator answers per evaluation (the rest are scored "
+        "on retrieval only); bounds a cycle's generation time"
+    )
+    generation_budget_s: float = Field(
+        default=900.0, gt=0, description="wall-clock budget for one arm's answers; past it the answer metrics are "
+        "skipped with the reason instead of the cycle waiting on a slow generator"
+    )
 
 
 class DeploySettings(BaseModel):
