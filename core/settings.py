@@ -151,6 +151,14 @@ class TrainingSettings(BaseModel):
         "old pairs are not re-learned on top of an already-tuned model; active: continue from the live embedder "
         "(cheaper, but repeated passes over old pairs overfit)",
     )
+    sft_canaries: int = Field(
+        default=6, ge=1, le=100, description="synthetic canaries planted in every generator adapter's SFT rows; the "
+        "memorisation probe prompts the tuned adapter with them before it may serve"
+    )
+    max_leak_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of planted canaries a tuned adapter may reproduce before "
+        "the memorisation guardrail fails the cycle"
+    )
     embedder_teacher: str | None = Field(
         default=None,
         description="distill a bigger model into the embedder: 'mpnet' (the packaged all-mpnet-base-v2, fine-tuned "

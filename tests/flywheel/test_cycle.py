@@ -133,3 +133,68 @@ def test_the_service_scheduler_runs_the_nightly_reindex_and_the_canary_check(set
         assert make_scheduler(c).tasks == {}
     finally:
         c.close()
+
+
+def _traffic(c: Container, questions: int) -> None:
+    """Agents ask about the documents and mark the right passage relevant (enough for contrastive pairs)."""
+    from core.types import FeedbackKind
+    from feedback.validation import FeedbackSubmission
+    from indexing.chunking import chunk_id
+
+    for i in range(questions):
+        agent = f"agent-{i % 3}"
+        result = c.router.answer(f"question {i} about subject {i % 4} answer {i % 10}", top_k=3, user_id=agent)
+        marks = {"relevant": [chunk_id(f"d{i % 10}", 0)], "irrelevant": []}
+        c.feedback_intake.submit_batch([
+            FeedbackSubmission(query_id=result.query_id, kind=FeedbackKind.THUMBS, data={"value": "up"},
+                               user_id=agent, rater_id=agent),
+            FeedbackSubmission(query_id=result.query_id, kind=FeedbackKind.RELEVANCE, data=marks, user_id=agent,
+                               rater_id=agent),
+        ])  # fmt: skip
+
+
+def test_when_too_few_eval_cases_then_skipped_before_training_in_seconds_leaving_nothing(settings: Settings) -> None:
+    import time
+
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update={"min_pairs": 4})})
+    embedder = HashingEmbedder(version="base")
+    c = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    try:
+        c.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+        _traffic(c, 30)
+        collections = set(c.vector_store.list_collections())
+        started = time.perf_counter()
+        with pytest.raises(CycleSkipped) as skipped:
+            c.cycle_runner.run()
+        seconds = time.perf_counter() - started
+        assert seconds < 5, seconds
+        reason = skipped.value.reason
+        assert "of 20 eval cases" in reason and "eval.min_slice_cases" in reason and "eval.gold_set" in reason
+        cycle = c.state_store.list_cycles(limit=1)[0]
+        assert cycle.status == "skipped" and [s["name"] for s in cycle.steps] == ["reconcile", "curate"]
+        assert set(c.vector_store.list_collections()) == collections  # no candidate collection
+        assert c.registry.list() == []  # no model version
+    finally:
+        c.close()
+
+
+def test_when_gold_set_is_missing_then_cycle_fails_before_training(settings: Settings, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    settings = settings.model_copy(
+        update={"training": settings.training.model_copy(update={"min_pairs": 4}),
+                "eval": settings.eval.model_copy(update={"gold_set": missing})}
+    )  # fmt: skip
+    embedder = HashingEmbedder(version="base")
+    c = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    try:
+        c.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+        _traffic(c, 12)
+        from core.errors import InvalidInputError
+
+        with pytest.raises(InvalidInputError, match="eval.gold_set does not exist"):
+            c.cycle_runner.run()
+        cycle = c.state_store.list_cycles(limit=1)[0]
+        assert cycle.status == "failed" and [s["name"] for s in cycle.steps] == ["reconcile", "curate"]
+        assert c.registry.list() == []
+    finally:
+        c.close()
