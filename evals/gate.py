@@ -201,6 +201,7 @@ class RegressionGate:
                     "ci_low": float(low),
                     "ci_high": float(high),
                     "rule": rule,
+                    "confidence": s.confidence,
                     "threshold": threshold,
                     "status": "pass" if ok else "fail",
                     "reason": "" if ok else reason,

@@ -150,7 +150,10 @@ def feedback_counts(
 
 def previous_cycle_time(states: StateStore, cycle: CycleRecord) -> datetime | None:
     """When the cycle before ``cycle`` started (``None`` for the first)."""
-    earlier = [p for p in states.list_cycles(limit=50) if p.created_at and p.created_at < cycle.created_at]
+    started = cycle.created_at
+    if started is None:
+        return None
+    earlier = [p for p in states.list_cycles(limit=50) if p.created_at and p.created_at < started]
     return earlier[0].created_at if earlier else None
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.datasets import DatasetRepository
 from core.errors import InvalidInputError, NotEnoughDataError, NotFoundError
-from core.ports import Embedder, FeedbackStore, PassageIndex, PiiScrubber, ProgressCallback
+from core.ports import Embedder, PassageIndex, PiiScrubber, ProgressCallback
 from core.settings import EvalSettings, Settings
 from core.types import DatasetKind, DatasetManifest, EvalCase, GateVerdict, ModelKind
 from flywheel.arms import build_arm
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from core.types import ModelVersion
     from evals.guardrails import GuardrailResult
     from evals.runner import Comparison
+    from feedback.store import SqlStore
     from flywheel.container import Container
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def summary(comparison: Comparison) -> dict[str, dict[str, float | None]]:
 
 # ---------------------------------------------------------------------------------------------------- curation
 def curate_datasets(
-    *, feedback: FeedbackStore, repo: DatasetRepository, scrubber: PiiScrubber, embedder: Embedder,
+    *, feedback: SqlStore, repo: DatasetRepository, scrubber: PiiScrubber, embedder: Embedder,
     passages: PassageIndex, lineage: Lineage, settings: Settings, cycle_id: str | None,
 ) -> Curated:  # fmt: skip
     """Curate the corpus' feedback into new dataset versions (``Curator``); lineage events/users -> datasets.

@@ -10,7 +10,8 @@ import pytest
 from fakes import FakeScrubber, HashingEmbedder
 
 from core.settings import Settings
-from core.types import Document
+from core.datasets import DatasetRepository
+from core.types import DatasetKind, Document, ModelKind, SftExample
 from flywheel.container import Container
 from flywheel.cycle import CycleSkipped
 from flywheel.jobs import JobRunner
@@ -198,3 +199,71 @@ def test_when_gold_set_is_missing_then_cycle_fails_before_training(settings: Set
         assert c.registry.list() == []
     finally:
         c.close()
+
+
+# -------------------------------------------------------------------------- a tuned adapter is probed before serving
+class _EchoCanaries:
+    """A fake ``Generator`` that has memorised its training rows: it completes every planted canary prefix."""
+
+    version = "v1"
+
+    def __init__(self, rows: list) -> None:  # type: ignore[type-arg]
+        self.memory = {r.query: r.target for r in rows}
+
+    def generate(self, question: str, passages: object) -> object:
+        from core.types import Answer
+
+        return Answer(text=self.memory.get(question, "I do not know."), citations=(), generator_version=self.version)
+
+
+def _sft_state(settings: Settings, rows: list) -> tuple:  # type: ignore[type-arg]
+    """A cycle state that trained a generator adapter on ``rows`` (canaries planted as the train step does)."""
+    from core.types import ModelVersion
+    from flywheel.cycle_state import CycleState, Curated, DatasetInfo
+    from flywheel.training import GENERATOR_ADAPTER
+
+    repo = DatasetRepository(settings.datasets_dir)
+    manifest = repo.write(DatasetKind.SFT, rows, event_ids=["e1"], user_ids=["u1"])
+    prepared = GENERATOR_ADAPTER.prepare(settings, rows, manifest, overrides={}, salt="cycle-1")
+    state = CycleState(curated=Curated({"sft": DatasetInfo(manifest.version, manifest.rows, 1)}))
+    state.plan.ready[ModelKind.GENERATOR_ADAPTER] = prepared
+    version = ModelVersion(ModelKind.GENERATOR_ADAPTER, "v1", "/nowhere", metrics=dict(prepared.extra_metrics))
+    state.trained[ModelKind.GENERATOR_ADAPTER] = version
+    return state, prepared, repo
+
+
+def test_when_tuned_adapter_reproduces_a_planted_canary_then_guardrail_and_verdict_fail(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from evals.report import render_report
+    from flywheel import gating
+
+    rows = [SftExample(f"how do I do thing {i}?", [f"passage {i}"], f"You do thing {i} like this.") for i in range(20)]
+    state, prepared, repo = _sft_state(settings, rows)
+    canaries = [r for r in prepared.rows if r.provenance and r.provenance[0].startswith("canary:")]
+    assert len(canaries) == settings.training.sft_canaries and "canary_seed" in prepared.extra_metrics
+    leaky = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                    candidate_generator=_EchoCanaries(prepared.rows))  # fmt: skip
+    probe = next(g for g in leaky if g.name == "memorisation_probe")
+    assert not probe.passed and probe.details["leak_rate"] == 1.0
+    assert next(g for g in leaky if g.name == "sft_set_pii").passed  # the stored SFT rows hold no PII
+    clean = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                    candidate_generator=_EchoCanaries(rows))  # fmt: skip
+    assert next(g for g in clean if g.name == "memorisation_probe").passed
+    # the report shows the leak rate, never the canary text
+    path = render_report(tmp_path / "r.html", cycle_id="c", guardrails=leaky)
+    html = path.read_text()
+    assert "leak rate 100.0%" in html
+    assert not any(c.target in html or c.target.rstrip(".").split()[-1] in html for c in canaries)
+
+
+def test_when_sft_set_holds_residual_pii_then_its_guardrail_fails(settings: Settings) -> None:
+    from flywheel import gating
+
+    rows = [SftExample(f"question {i}", ["passage"], f"answer {i}") for i in range(19)]
+    rows.append(SftExample("where do I write?", ["passage"], "Write to jane.doe@example.com for a refund."))
+    state, _prepared, repo = _sft_state(settings, rows)
+    results = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                      candidate_generator=_EchoCanaries([]))  # fmt: skip
+    pii = next(g for g in results if g.name == "sft_set_pii")
+    assert not pii.passed and pii.details["entity_counts"] == {"EMAIL_ADDRESS": 1}
