@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeScrubber, HashingEmbedder
 
-from core.settings import Settings
 from core.datasets import DatasetRepository
+from core.settings import Settings
 from core.types import DatasetKind, Document, ModelKind, SftExample
 from flywheel.container import Container
 from flywheel.cycle import CycleSkipped
@@ -192,7 +192,7 @@ def test_when_gold_set_is_missing_then_cycle_fails_before_training(settings: Set
         _traffic(c, 12)
         from core.errors import InvalidInputError
 
-        with pytest.raises(InvalidInputError, match="eval.gold_set does not exist"):
+        with pytest.raises(InvalidInputError, match=r"eval\.gold_set does not exist"):
             c.cycle_runner.run()
         cycle = c.state_store.list_cycles(limit=1)[0]
         assert cycle.status == "failed" and [s["name"] for s in cycle.steps] == ["reconcile", "curate"]
@@ -219,7 +219,7 @@ class _EchoCanaries:
 def _sft_state(settings: Settings, rows: list) -> tuple:  # type: ignore[type-arg]
     """A cycle state that trained a generator adapter on ``rows`` (canaries planted as the train step does)."""
     from core.types import ModelVersion
-    from flywheel.cycle_state import CycleState, Curated, DatasetInfo
+    from flywheel.cycle_state import Curated, CycleState, DatasetInfo
     from flywheel.training import GENERATOR_ADAPTER
 
     repo = DatasetRepository(settings.datasets_dir)
