@@ -40,7 +40,7 @@ HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
 ANSWER_METRICS = ("semantic_similarity", "rouge_l")
 GENERATORS = ("extractive", "hf")
 # The hf run's LoRA recipe per cycle (2-core budget): 2 epochs over the corrections, short prompts.
-DEMO_LORA: dict[str, Any] = {"epochs": 2, "max_length": 256, "max_passages": 2, "max_passage_chars": 400}
+HF_MAX_NEW_TOKENS = 96  # the hf run's answer length: FAQ answers are short; 160 tokens would double generation time
 # The demo's per-cycle fine-tune: plain MNRL at lr 5e-5 over the feedback pairs, 3 epochs (benchmarks/faq_lift.py:
 # no variant beat it; see customization.embedder_training), without the agent-marked negatives, which triple the
 # texts per row (2-core time budget); with them (and 10% instead of 30% of asked questions kept for evaluation) no
@@ -206,9 +206,8 @@ def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
         data["eval"] = {**data["eval"], "gold_set": gold_set_path(base)}
     data["eval"] = {**data["eval"], "max_generation_cases": config.answer_cases}
     if config.generator == "hf":
-        data["generator"] = {**data["generator"], "kind": "hf"}
-        if config.max_new_tokens:
-            data["generator"]["max_new_tokens"] = config.max_new_tokens
+        tokens = config.max_new_tokens or HF_MAX_NEW_TOKENS
+        data["generator"] = {**data["generator"], "kind": "hf", "max_new_tokens": tokens}
         data["training"] = {**data["training"], "train_generator": True}
     return Settings.model_validate(data)
 

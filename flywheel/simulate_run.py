@@ -101,6 +101,8 @@ class Simulation:
         ]
         out["report"] = next((cy["report"] for cy in reversed(out["cycles"]) if cy.get("report")), None)
         out["lifts"] = self.lifts(self.per_case, self.final_per_case)
+        if self.config.generator == "hf":
+            out["adapter_vs_base"] = self.adapter_vs_base(c, out["cycles"])
         return out
 
     # ---------------------------------------------------------------------------------------------- a cycle
@@ -178,15 +180,15 @@ class Simulation:
         metrics = ir_metrics(self.cases, {cid: r.doc_ids for cid, r in retrievals.items()})
         return {name: round(float(metrics[name].value or 0.0), 4) for name in HEADLINE}
 
-    def measure(self, c: Any) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
+    def measure(self, c: Any, arm: Any = None) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
         """What is live, on the held-out questions: the IR metrics over all of them and the live generator's
         answers (semantic similarity over the base MiniLM, so every cycle is scored by the same model, and ROUGE-L)
-        on the first ``answer_cases``; plus the per-case values for the paired lift intervals."""
+        on the first ``answer_cases``; plus the per-case values for the paired lift intervals. ``arm``: measure that
+        query arm instead of what is live."""
         from evals.runner import Configuration, Evaluator
         from flywheel.arms import build_arm, load_embedder
 
-        live = c.deployer.current()
-        arm = build_arm(c, live.models, None)
+        arm = arm or build_arm(c, c.deployer.current().models, None)
         evaluator = Evaluator(embedder=load_embedder(c, None), top_k=10, max_generation_cases=self.config.answer_cases)
         result = evaluator.evaluate(Configuration("live", arm, arm.generator), self.cases)
         values: dict[str, float | None] = {n: round(float(result.value(n) or 0.0), 4) for n in HEADLINE}
@@ -195,6 +197,20 @@ class Simulation:
             values[name] = None if value is None else round(float(value), 4)
         per_case = {n: dict(result.metrics[n].per_case) for n in ("mrr@10", *ANSWER_METRICS) if n in result.metrics}
         return values, per_case
+
+    def adapter_vs_base(self, c: Any, cycles: list[dict[str, Any]]) -> dict[str, Any]:
+        """The newest adapter a cycle trained against the base generator, both answering the reported held-out
+        questions from the same (live) retrieval: the generator's own lift, whether or not the gate promoted it."""
+        from flywheel.arms import build_arm
+
+        version = next((cy["models"].get("generator_adapter") for cy in reversed(cycles)
+                        if (cy.get("models") or {}).get("generator_adapter")), None)  # fmt: skip
+        if version is None:
+            return {"adapter": None, "reason": "no cycle trained a generator adapter"}
+        live = dict(c.deployer.current().models)
+        _, base = self.measure(c, build_arm(c, {**live, "generator_adapter": None}, None))
+        _, tuned = self.measure(c, build_arm(c, {**live, "generator_adapter": version}, None))
+        return {"adapter": version, **self.lifts(base, tuned)}
 
     def lifts(self, start: dict[str, dict[str, float]], end: dict[str, dict[str, float]]) -> dict[str, Any]:
         """Relative lift of the live system after the last cycle over the untuned start, per metric, with the 95%

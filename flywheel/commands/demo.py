@@ -141,7 +141,19 @@ def print_lifts(console: Any, results: dict[str, Any]) -> None:
             continue
         table.add_row(half, name, str(lift["n"]), f"{lift['start']:.4f}", f"{lift['final']:.4f}",
                       f"{lift['relative']:+.1%}", f"[{lift['ci_low']:+.1%}, {lift['ci_high']:+.1%}]")  # fmt: skip
+    adapter = results.get("adapter_vs_base") or {}
+    for name in ("semantic_similarity", "rouge_l"):
+        lift = adapter.get(name)
+        if lift:
+            table.add_row(f"adapter {adapter['adapter']} vs base", name, str(lift["n"]), f"{lift['start']:.4f}",
+                          f"{lift['final']:.4f}", f"{lift['relative']:+.1%}",
+                          f"[{lift['ci_low']:+.1%}, {lift['ci_high']:+.1%}]")  # fmt: skip
     console.print(table)
+    if adapter and not adapter.get("adapter"):
+        console.print(f"adapter vs base: {adapter.get('reason')}")
+
+
+HF_ANSWER_CASES = 64  # `demo --generator hf`: held-out questions answered per measurement (2-core time budget)
 
 
 def _default(name: str) -> Any:
@@ -167,7 +179,8 @@ def register(app: typer.Typer) -> None:
         retrieval and generation lifts."""
         from flywheel.simulate import SimulationConfig
 
-        _run(ctx, SimulationConfig(generator=generator), json_path, threads)
+        hf = {"answer_cases": HF_ANSWER_CASES} if generator == "hf" else {}
+        _run(ctx, SimulationConfig(generator=generator, **hf), json_path, threads)
 
     @app.command()
     def simulate(
