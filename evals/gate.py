@@ -149,9 +149,12 @@ class RegressionGate:
         """Overall and per-slice rows of metrics scored on the same ``case_ids``."""
         s = self.settings
         if len(case_ids) < s.min_slice_cases:
-            listed = ", ".join(names)
-            need = s.min_slice_cases
-            reasons.append(f"too few paired eval cases for {listed}: {len(case_ids)} < min_slice_cases={need}")
+            need, listed = s.min_slice_cases, ", ".join(names)
+            text = f"too few paired eval cases for {listed}: {len(case_ids)} < min_slice_cases={need}"
+            if s.primary_metric not in names and set(names) <= set(s.allow_unchecked):
+                rows.extend({"scope": "overall", "metric": n, "status": "unchecked", "reason": text} for n in names)
+            else:
+                reasons.append(text)
             return
         cur = np.array([[current.metrics[n].per_case[c] for n in names] for c in case_ids])
         cand = np.array([[candidate.metrics[n].per_case[c] for n in names] for c in case_ids])

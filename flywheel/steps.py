@@ -91,6 +91,15 @@ def require_eval_cases(settings: EvalSettings, repo: DatasetRepository, *, need:
             "add a gold set (eval.gold_set) or lower eval.min_slice_cases",
             have=len(cases), need=need,
         )  # fmt: skip
+    guarded = [m for m in settings.guarded_generation_metrics if m not in settings.allow_unchecked]
+    answered = min(sum(1 for c in cases if c.reference_answer), settings.max_generation_cases)
+    if guarded and answered < need:
+        raise NotEnoughDataError(
+            f"{answered} of {need} eval cases with a reference answer, needed to check {', '.join(guarded)}: add a "
+            "gold set with answers (eval.gold_set), collect more corrections, or leave them unchecked "
+            "(eval.allow_unchecked) or unguarded (eval.guarded_generation_metrics)",
+            have=answered, need=need,
+        )  # fmt: skip
     return cases
 
 

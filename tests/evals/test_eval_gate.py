@@ -208,3 +208,17 @@ def test_when_primary_in_allow_unchecked_then_still_required() -> None:
     comparison.current.metrics["mrr@10"] = MetricResult("mrr@10", None, skipped="down")
     settings = SETTINGS.model_copy(update={"allow_unchecked": ["mrr@10"]})
     assert not RegressionGate(settings).check(comparison).passed
+
+
+def test_when_too_few_answered_cases_then_fails_unless_allowed_unchecked() -> None:
+    cur = _base(60)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 60, 0)
+    answers = np.random.default_rng(1).uniform(0.5, 0.9, 60)
+    comparison = _with_answers(comparison, answers, answers, answered=5)
+    strict = RegressionGate(GEN).check(comparison)
+    assert not strict.passed
+    assert "too few paired eval cases for semantic_similarity, rouge_l: 5 < min_slice_cases=20" in strict.reasons
+    allowed = GEN.model_copy(update={"allow_unchecked": ["semantic_similarity", "rouge_l"]})
+    lenient = RegressionGate(allowed).check(comparison)
+    assert lenient.passed, lenient.reasons
+    assert {r["metric"] for r in lenient.rows if r["status"] == "unchecked"} == {"semantic_similarity", "rouge_l"}
