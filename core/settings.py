@@ -205,6 +205,14 @@ class TrainingSettings(BaseModel):
         "old pairs are not re-learned on top of an already-tuned model; active: continue from the live embedder "
         "(cheaper, but repeated passes over old pairs overfit)",
     )
+    sft_canaries: int = Field(
+        default=6, ge=1, le=100, description="synthetic canaries planted in every generator adapter's SFT rows; the "
+        "memorisation probe prompts the tuned adapter with them before it may serve"
+    )
+    max_leak_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of planted canaries a tuned adapter may reproduce before "
+        "the memorisation guardrail fails the cycle"
+    )
     embedder_teacher: str | None = Field(
         default=None,
         description="distill a bigger model into the embedder: 'mpnet' (the packaged all-mpnet-base-v2, fine-tuned "
@@ -225,6 +233,27 @@ class EvalSettings(BaseModel):
     holdout_share: float = Field(default=0.2, gt=0.0, lt=1.0)
     gold_set: Path | None = None
     blocklist: list[str] = Field(default_factory=list)
+    guarded_generation_metrics: list[str] = Field(
+        default_factory=lambda: ["semantic_similarity", "rouge_l"],
+        description="answer metrics the gate guards (non-inferiority within generation_tolerance) besides "
+        "guarded_metrics; add faithfulness / answer_relevancy when a judge is configured; [] guards none",
+    )
+    generation_tolerance: float = Field(
+        default=0.03, ge=0.0, le=1.0, description="non-inferiority margin (absolute) of the guarded answer metrics"
+    )
+    allow_unchecked: list[str] = Field(
+        default_factory=list,
+        description="guarded metrics the gate may leave unchecked when they could not be computed (a judge or "
+        "generator endpoint down or too slow); any other gate metric that was not computed fails the gate",
+    )
+    max_generation_cases: int = Field(
+        default=100, ge=1, description="eval cases each arm's generator answers per evaluation (the rest are scored "
+        "on retrieval only); bounds a cycle's generation time"
+    )
+    generation_budget_s: float = Field(
+        default=900.0, gt=0, description="wall-clock budget for one arm's answers; past it the answer metrics are "
+        "skipped with the reason instead of the cycle waiting on a slow generator"
+    )
 
 
 class DeploySettings(BaseModel):

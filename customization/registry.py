@@ -287,6 +287,19 @@ class ModelRegistry:
             state.history = [v for v in state.history if v != version]
         return self.get(kind, version)
 
+    def discard(self, kind: ModelKind, version: str) -> None:
+        """Delete a version that never served (a failed or cancelled cycle's candidate): its directory and any
+        mention in the rollback history. Raises ``ConflictError`` for the active version, ``NotFoundError`` for an
+        unknown one."""
+        self._read_manifest(kind, version)
+        with self._locked_state(kind) as state:
+            if state.active == version:
+                raise ConflictError(f"{kind.value} {version} is active; it cannot be discarded")
+            state.retired = [v for v in state.retired if v != version]
+            state.history = [v for v in state.history if v != version]
+            shutil.rmtree(self._kind_dir(kind) / str(version))
+        logger.info("model version discarded kind=%s version=%s", ModelKind(kind).value, version)
+
     # -------------------------------------------------------------------------------------------- internals
     def _kind_dir(self, kind: ModelKind) -> Path:
         return self.root / ModelKind(kind).value

@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -133,7 +133,10 @@ async def _id_and_string_metrics(samples: Sequence[RagasSample]) -> dict[str, Me
 
     precision, recall, nonllm = IDBasedContextPrecision(), IDBasedContextRecall(), NonLLMContextRecall()
     id_samples = {
-        s.case_id: SingleTurnSample(retrieved_context_ids=s.retrieved_ids, reference_context_ids=s.reference_ids)
+        s.case_id: SingleTurnSample(
+            retrieved_context_ids=cast("list[str | int]", s.retrieved_ids),
+            reference_context_ids=cast("list[str | int]", s.reference_ids),
+        )
         for s in samples
     }
     text_samples = {
@@ -219,7 +222,7 @@ async def _judge_metric(name: str, jobs: dict[str, Awaitable[Any]]) -> MetricRes
         if isinstance(value, BaseException):
             logger.warning("judge metric failed metric=%s case=%s error=%s", name, cid, type(value).__name__)
             return MetricResult(name=name, value=None, skipped=f"judge failed on case {cid}: {type(value).__name__}")
-    per_case = {cid: float(v.value) for cid, v in zip(jobs, values, strict=True)}
+    per_case = {cid: float(cast(Any, v).value) for cid, v in zip(jobs, values, strict=True)}
     return _result(name, per_case, missing_reason="the judge produced no score")
 
 

@@ -68,7 +68,7 @@ def trend_plot(history: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> 
 
 def slice_plot(rows: Sequence[Mapping[str, Any]], metric: str, *, tolerance: float) -> str | None:
     """Horizontal error bars of candidate − current for ``metric`` per scope (overall + slices), CI from the gate."""
-    use = [r for r in rows if r.get("metric") == metric and r.get("status") != "skipped"]
+    use = [r for r in rows if r.get("metric") == metric and r.get("status") in ("pass", "fail")]
     if not use:
         return None
     fig = _figure(8.0, max(2.5, 0.45 * len(use) + 1.2))
@@ -175,9 +175,9 @@ def _gate_section(verdict: GateVerdict | None) -> str:
 
 
 def _gate_row(r: Mapping[str, Any]) -> list[Any]:
-    passed = None if r["status"] == "skipped" else r["status"] == "pass"
+    passed = None if r["status"] in ("skipped", "unchecked") else r["status"] == "pass"
     cells = [r.get("scope"), r.get("metric", ""), r.get("n"), _fmt(r.get("diff")), _fmt(r.get("ci_low"))]
-    return [*cells, _fmt(r.get("ci_high")), r.get("rule", ""), _status(passed)]
+    return [*cells, _fmt(r.get("ci_high")), r.get("rule", ""), _status(passed, r["status"].upper())]
 
 
 def _guardrail_section(results: Sequence[GuardrailResult]) -> str:
@@ -200,6 +200,35 @@ def _versions_section(comparison: Comparison | None, extra: Mapping[str, Any] | 
     return _table(["arm", "component", "version"], rows) if rows else '<p class="note">No versions recorded.</p>'
 
 
+def _generation_section(
+    comparison: Comparison | None,
+    rows: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    *,
+    tolerance: float,
+) -> str:
+    """Answer metrics of both arms (with the number of answered cases), their trend, and per-slice CIs."""
+    if comparison is None:
+        return '<p class="note">No evaluation results for this cycle.</p>'
+    table = []
+    for name in metrics:
+        cur, cand = comparison.current.metrics.get(name), comparison.candidate.metrics.get(name)
+        values = [m.value if m else None for m in (cur, cand)]
+        diff = None if None in values else values[1] - values[0]  # type: ignore[operator]
+        answered = len(cand.per_case) if cand and cand.value is not None else 0
+        why = (cur.skipped if cur else "not computed") or (cand.skipped if cand else "not computed") or ""
+        table.append([name, _fmt(values[0]), _fmt(values[1]), _fmt(diff), answered, why])
+    versions = [f"{side.name}: {side.versions.get('generator', '—')}" for side in (comparison.current,
+                                                                                   comparison.candidate)]
+    head = f'<p class="note">generators — {_e("; ".join(versions))}</p>'
+    out = head + _table(["metric", "current", "candidate", "diff", "answered cases", "skipped (reason)"], table)
+    out += _img(trend_plot(history, metrics), "No cycle history yet.")
+    for name in metrics:
+        out += _img(slice_plot(rows, name, tolerance=tolerance), f"No gate CI rows for {name}.")
+    return out
+
+
 def _img(tag: str | None, missing: str) -> str:
     return tag if tag else f'<p class="note">{_e(missing)}</p>'
 
@@ -217,11 +246,14 @@ def render_report(
     primary_metric: str = "mrr@10",
     trend_metrics: Sequence[str] = ("mrr@10", "ndcg@10", "recall@5", "recall@1"),
     tolerance: float = 0.02,
+    generation_metrics: Sequence[str] = ("semantic_similarity", "rouge_l"),
+    generation_tolerance: float = 0.03,
 ) -> Path:
     """Write the cycle's self-contained HTML report to ``path`` and return it.
 
     ``history``: earlier cycles (and this one) as ``{"cycle": id, "metrics": {name: value}}``, oldest first.
     ``feedback_counts``: feedback kind -> events this cycle. ``versions``: extra cycle-level versions.
+    ``generation_metrics``: the answer metrics of the generation panels (table, trend, per-slice CIs).
     """
     rows = verdict.rows if verdict else []
     sections = [
@@ -232,6 +264,8 @@ def render_report(
         ("Candidate vs current per slice", _img(slice_plot(rows, primary_metric, tolerance=tolerance),
                                                  "No gate CI rows to plot.")
          + (_img(slice_bars(comparison, primary_metric), "") if comparison else "")),
+        ("Generation: each arm's answers vs the reference answers",
+         _generation_section(comparison, rows, history, generation_metrics, tolerance=generation_tolerance)),
         ("Feedback volume by kind", _img(feedback_plot(feedback_counts or {}), "No feedback this cycle.")),
         ("Guardrails", _guardrail_section(guardrails)),
     ]  # fmt: skip

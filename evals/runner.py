@@ -11,6 +11,10 @@ serialised.
 Bad input: an empty eval set or cases without relevance labels -> ``InvalidInputError``; a slice dimension that no
 case carries -> an explicit entry in ``skipped_slices``; a generator that is down -> answer metrics skipped with the
 reason.
+
+Generation is bounded: only the first ``max_generation_cases`` cases (in case-id order, so both arms of a comparison
+answer the same cases) are answered, in batches when the generator has ``generate_many``, and generation stops with
+the answer metrics skipped (reason given) once ``generation_budget_s`` is spent — a slow endpoint cannot hang a cycle.
 """
 
 from __future__ import annotations
@@ -139,6 +143,9 @@ class Evaluator:
         slice_dimensions: slice dimensions to report (default: every dimension the cases carry).
         reference_texts: doc id -> text, the reference passages for non-LLM context recall (default: the case's
             reference answer).
+        max_generation_cases: answer at most this many cases (``None``: all); the rest are scored on retrieval only.
+        generation_budget_s: wall-clock budget for generating one configuration's answers (``None``: unbounded).
+        generation_batch: answers per batch for generators with ``generate_many``.
     """
 
     def __init__(
@@ -150,6 +157,9 @@ class Evaluator:
         answer_top_k: int = 5,
         slice_dimensions: Sequence[str] | None = None,
         reference_texts: Mapping[str, str] | None = None,
+        max_generation_cases: int | None = None,
+        generation_budget_s: float | None = None,
+        generation_batch: int = 8,
     ) -> None:
         self.embedder = embedder
         self.judge = judge
@@ -157,6 +167,9 @@ class Evaluator:
         self.answer_top_k = answer_top_k
         self.slice_dimensions = slice_dimensions
         self.reference_texts = reference_texts or {}
+        self.max_generation_cases = max_generation_cases
+        self.generation_budget_s = generation_budget_s
+        self.generation_batch = max(1, generation_batch)
         self._embeddings = PortEmbeddings(embedder)  # cache shared by every evaluation of this evaluator
 
     def evaluate(self, config: Configuration, cases: Sequence[EvalCase]) -> EvalResult:
@@ -196,17 +209,40 @@ class Evaluator:
         """Evaluate both configurations on the same cases."""
         return Comparison(self.evaluate(current, cases), self.evaluate(candidate, cases))
 
+    def generation_cases(self, cases: Sequence[EvalCase]) -> list[EvalCase]:
+        """The cases answered by generators: those with a reference answer, in id order, at most
+        ``max_generation_cases`` (the same subset for every configuration of a comparison)."""
+        usable = sorted((c for c in cases if c.reference_answer), key=lambda c: c.id)
+        return usable if self.max_generation_cases is None else usable[: self.max_generation_cases]
+
     def _generate(
         self, generator: Generator | None, cases: Sequence[EvalCase], retrievals: Mapping[str, Retrieval]
     ) -> tuple[dict[str, str], str | None]:
-        """Answers per case id, or a skip reason when there is no generator or it is down."""
+        """Answers per case id, or a skip reason when there is no generator, it is down or the budget ran out."""
         if generator is None:
             return {}, "the configuration has no generator"
+        todo = self.generation_cases(cases)
+        if not todo:
+            return {}, "no eval case has a reference answer"
         answers: dict[str, str] = {}
+        deadline = None if self.generation_budget_s is None else time.monotonic() + self.generation_budget_s
+        many = getattr(generator, "generate_many", None)
+        step = self.generation_batch if callable(many) else 1
         try:
-            for case in cases:
-                passages = retrievals[case.id].citations[: self.answer_top_k]
-                answers[case.id] = generator.generate(case.question, passages).text
+            for start in range(0, len(todo), step):
+                if deadline is not None and time.monotonic() > deadline:
+                    logger.warning("generation budget spent version=%s answered=%d", generator.version, len(answers))
+                    return {}, (
+                        f"generator {generator.version} ran past eval.generation_budget_s={self.generation_budget_s:g}"
+                        f" after {len(answers)} of {len(todo)} answers"
+                    )
+                batch = todo[start : start + step]
+                contexts = [retrievals[c.id].citations[: self.answer_top_k] for c in batch]
+                if callable(many):
+                    texts = [a.text for a in many([c.question for c in batch], contexts, batch_size=step)]
+                else:
+                    texts = [generator.generate(batch[0].question, contexts[0]).text]
+                answers.update(zip((c.id for c in batch), texts, strict=True))
         except UpstreamUnavailableError as exc:
             logger.warning("generator unavailable version=%s", generator.version)
             return {}, f"generator {generator.version} is unavailable: {exc.message}"

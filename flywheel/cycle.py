@@ -14,24 +14,32 @@ shows the current step and progress. Crash safety:
   or promoted by hand (``flywheel promote CYCLE --force --reason ...``); only the newest ``indexing.keep_versions``
   rejected candidates are kept, older ones are dropped when a newer one is rejected.
 
-Too little feedback ends the cycle as ``skipped`` with "not enough data (n of m)", not as a failure.
+Every precondition known before training — enough feedback, eval cases (curated + the gold set, which must
+parse), contrastive pairs, each optional kind's rows and settings (``generator.kind`` for an adapter) — is checked
+in the curate step, before any model loads. Too little ends the cycle as ``skipped`` with "not enough data (...)" and
+the setting to change, not as a failure. A skipped, failed or cancelled cycle leaves no candidate collection and no
+model version behind (:meth:`CycleRunner._discard`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from core.errors import FlywheelError, NotEnoughDataError, NotFoundError
+from core.errors import FlywheelError, NotEnoughDataError
 from core.ports import ProgressCallback
-from core.types import DatasetKind, EvalCase
+from core.types import ModelKind
+from flywheel import gating, steps
+from flywheel.arms import build_arm
+from flywheel.cycle_state import CycleState
 from flywheel.deploy import BASE, Candidate
 from flywheel.jobs import JobCancelled, JobContext, JobSkipped
 from flywheel.state import CycleRecord, JobStatus
+from flywheel.steps import datasets_repo
 
 if TYPE_CHECKING:
     from flywheel.container import Container
@@ -76,27 +84,47 @@ class CycleRunner:
         try:
             run.execute()
         except CycleSkipped as skip:
+            self._discard(run)
             self._finish(cycle.id, "skipped", skip.reason)
             raise
         except JobCancelled:
-            self._cleanup_candidate(cycle.id)
+            self._discard(run)
             self._finish(cycle.id, "cancelled", "cancelled by request")
             raise
         except FlywheelError as exc:
-            self._cleanup_candidate(cycle.id)
+            self._discard(run)
             self._finish(cycle.id, "failed", f"{type(exc).__name__}: {exc.message}")
             raise
         except Exception as exc:
-            self._cleanup_candidate(cycle.id)
+            self._discard(run)
             self._finish(cycle.id, "failed", f"internal error: {type(exc).__name__}")
             raise
         return self.c.state_store.get_cycle(cycle.id)
 
+    def _discard(self, run: _Run) -> None:
+        """A cycle that did not finish leaves nothing behind: its candidate collection (unless it serves) and the
+        model versions it registered (never served: candidates)."""
+        self._cleanup_candidate(run.id)
+        for kind, version in run.state.trained.items():
+            try:
+                self.c.registry.discard(kind, version.version)
+            except FlywheelError as exc:  # keep cleaning the rest; the version stays as a candidate
+                logger.warning("candidate not discarded kind=%s version=%s error=%s", kind.value, version.version,
+                               type(exc).__name__)  # fmt: skip
+
     def job_handler(self, ctx: JobContext) -> dict[str, Any]:
-        """``cycle`` job kind: run with options from the job params; result is the cycle summary."""
+        """``cycle`` job kind: run with options from the job params; result is the cycle summary (decision,
+        current vs candidate metrics with the gate's CIs, the verdict's reasons, the report path)."""
         opts = CycleOptions(mode=ctx.params.get("mode"), embedder_overrides=dict(ctx.params.get("embedder", {})))
         cycle = self.run(ctx, opts)
-        return {"cycle_id": cycle.id, "status": cycle.status, "decision": cycle.decision}
+        verdict = cycle.gate_verdict or {}
+        return {"cycle_id": cycle.id, "status": cycle.status, "decision": cycle.decision,
+                "summary": _summary_of(cycle), "gate": {"passed": verdict.get("passed"),
+                                                        "reasons": verdict.get("reasons", []),
+                                                        "rows": verdict.get("rows", [])},
+                "guardrails": {k: {"passed": g.get("passed"), "reason": g.get("reason")}
+                               for k, g in (cycle.guardrails or {}).items()},
+                "report": cycle.report_path}  # fmt: skip
 
     # --------------------------------------------------------------------------------------- crash recovery
     def abandon_stale(self) -> list[str]:
@@ -148,34 +176,30 @@ class CycleRunner:
 
 
 class _Run:
-    """State of one running cycle (kept off the runner so the runner stays reusable)."""
+    """One running cycle: its id, job context, options and typed :class:`CycleState`."""
 
     def __init__(self, runner: CycleRunner, cycle_id: str, ctx: JobContext | None, opts: CycleOptions) -> None:
         self.r, self.c, self.id, self.ctx, self.opts = runner, runner.c, cycle_id, ctx, opts
         self.steps: list[dict[str, Any]] = []
-        self.datasets: dict[str, Any] = {}
-        self.candidate: Candidate | None = None
-        self.eval_cases: list[EvalCase] = []
-        self.comparison: Any = None
-        self.verdict: Any = None
-        self.guardrails: list[Any] = []
+        self.state = CycleState()
+        self.repo = datasets_repo(runner.c.settings)
         self.span = (0.0, 1.0)  # the running step's share of the job's progress
 
     def execute(self) -> None:
-        plan: list[tuple[str, Callable[[], Any]]] = [
+        plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("reconcile", self.reconcile), ("curate", self.curate), ("train", self.train), ("build", self.build),
             ("evaluate", self.evaluate), ("gate", self.gate), ("deploy", self.deploy), ("report", self.report),
         ]  # fmt: skip
         for n, (name, fn) in enumerate(plan):
             self.span = (n / len(plan), (n + 1) / len(plan))
             with self.step(name, progress=n / len(plan)) as detail:
-                detail.update(fn() or {})
+                detail.update(fn())
 
     @contextmanager
     def step(self, name: str, *, progress: float) -> Iterator[dict[str, Any]]:
         if self.ctx is not None:
             self.ctx.step(name, progress=progress)
-        started, detail = time.perf_counter(), {}
+        started, detail = time.perf_counter(), dict[str, Any]()
         entry: dict[str, Any] = {"name": name, "status": "running"}
         self.steps.append(entry)
         try:
@@ -196,7 +220,7 @@ class _Run:
         """Progress inside the running step (training steps, embedded chunks): job progress, heartbeat, cancel."""
         return self.ctx.reporter(*self.span) if self.ctx is not None else None
 
-    def skip(self, reason: str, **detail: Any) -> None:
+    def skip(self, reason: str, **detail: Any) -> NoReturn:
         raise CycleSkipped(reason, {"cycle_id": self.id, **detail})
 
     # ---------------------------------------------------------------------------------------------- steps
@@ -206,92 +230,100 @@ class _Run:
         return {"repaired": fixed, "live_collection": current.live_collection, "models": current.models}
 
     def curate(self) -> dict[str, Any]:
-        from flywheel import steps
-
+        """Curate, then check every precondition of the later steps (eval cases, gold set, each kind's rows and
+        settings) before any model loads: a cycle that cannot finish is skipped here, having built nothing."""
+        c = self.c
         try:
-            self.datasets = steps.curate(self.c, cycle_id=self.id)
+            self.state.curated = steps.curate_datasets(
+                feedback=c.feedback_store, repo=self.repo, scrubber=c.scrubber, embedder=c.embedder,
+                passages=c.passage_index, lineage=c.lineage, settings=c.settings, cycle_id=self.id,
+            )  # fmt: skip
         except NotEnoughDataError as exc:
             self.skip(f"skipped: not enough data ({exc.have} of {exc.need} feedback events)", have=exc.have)
-        self.c.state_store.update_cycle(self.id, datasets=self.datasets)
-        need = self.opts.min_pairs or self.c.settings.training.min_pairs
-        have = int(self.datasets.get(DatasetKind.CONTRASTIVE.value, {}).get("rows", 0))
-        if have < need:
-            self.skip(f"skipped: not enough data ({have} of {need} contrastive pairs)", have=have, need=need)
-        return {"datasets": self.datasets}
+        c.state_store.update_cycle(self.id, datasets=self.state.curated.to_dict())
+        need = self.opts.min_eval_cases or c.settings.eval.min_slice_cases
+        try:
+            self.state.eval_cases = steps.require_eval_cases(c.settings.eval, self.repo, need=need)
+            self.state.plan = steps.plan_training(c.settings, self.repo, self.state.curated,
+                                                  overrides=self._overrides(), salt=self.id)  # fmt: skip
+        except NotEnoughDataError as exc:
+            self.skip(f"skipped: not enough data ({exc.message})", have=exc.have, need=exc.need)
+        return {"datasets": self.state.curated.to_dict(), "eval_cases": len(self.state.eval_cases),
+                "will_train": sorted(k.value for k in self.state.plan.ready),
+                "not_trained": self.state.plan.left_out}  # fmt: skip
+
+    def _overrides(self) -> dict[str, dict[str, Any]]:
+        """Config overrides per model kind: the embedder's options, progress bars for every kind."""
+        embedder = dict(self.opts.embedder_overrides)
+        if self.opts.min_pairs is not None:
+            embedder.setdefault("min_pairs", self.opts.min_pairs)
+        shown = {"show_progress": self.opts.show_progress}
+        return {ModelKind.EMBEDDER.value: shown | embedder, ModelKind.RERANKER.value: shown,
+                ModelKind.GENERATOR_ADAPTER.value: shown}  # fmt: skip
 
     def train(self) -> dict[str, Any]:
-        from flywheel import steps
-
-        try:
-            overrides = dict(self.opts.embedder_overrides)
-            if self.opts.min_pairs is not None:
-                overrides.setdefault("min_pairs", self.opts.min_pairs)
-            trained = steps.train(self.c, datasets=self.datasets, overrides=overrides,
-                                  show_progress=self.opts.show_progress, cycle_id=self.id,
-                                  on_progress=self.reporter())  # fmt: skip
-        except NotEnoughDataError as exc:
-            self.skip(f"skipped: not enough data ({exc.have} of {exc.need}): {exc.message}", have=exc.have)
-        models = trained["models"]
+        trained = steps.train(self.c, self.state.plan, cycle_id=self.id, on_progress=self.reporter())
+        self.state.trained = trained
+        models = {k.value: v.version for k, v in trained.items()}
         current = self.c.deployer.current().models
         merged = {k: models.get(k, current.get(k)) for k in {*current, *models}}
-        self.candidate = Candidate(collection="", models=merged, cycle_id=self.id)
+        self.state.candidate = Candidate(collection="", models=merged, cycle_id=self.id)
         self.c.state_store.update_cycle(self.id, candidate_models=merged)
-        return {"models": merged, "trained": sorted(models), "not_trained": trained["skipped"]}
+        return {"models": merged, "trained": sorted(models), "not_trained": self.state.plan.left_out}
+
+    def _candidate(self) -> Candidate:
+        if self.state.candidate is None:
+            raise RuntimeError("the cycle has no candidate before its train step")
+        return self.state.candidate
 
     def build(self) -> dict[str, Any]:
-        from flywheel import steps
-
-        assert self.candidate is not None
+        candidate = self._candidate()
         info = steps.build_candidate(
-            self.c, self.candidate.models, cycle_id=self.id, show_progress=self.opts.show_progress,
+            self.c, candidate.models, cycle_id=self.id, show_progress=self.opts.show_progress,
             on_created=lambda name: self.c.state_store.update_cycle(self.id, candidate_collection=name),
             on_progress=self.reporter(),
         )  # fmt: skip
-        self.candidate.collection = info["collection"]
+        candidate.collection = info["collection"]
         return info
 
     def evaluate(self) -> dict[str, Any]:
-        from flywheel import steps
-
-        assert self.candidate is not None
-        try:
-            self.eval_cases = steps.eval_cases(self.c)
-        except NotFoundError:
-            self.eval_cases = []
-        need = self.opts.min_eval_cases or self.c.settings.eval.min_slice_cases
-        if len(self.eval_cases) < need:
-            self.skip(
-                f"skipped: not enough data ({len(self.eval_cases)} of {need} eval cases)", have=len(self.eval_cases)
-            )
-        self.comparison = steps.compare(self.c, self.candidate, self.eval_cases)
-        results = self.comparison.to_dict()
-        self.c.state_store.update_cycle(self.id, eval_results=results)
-        return {"cases": len(self.eval_cases), "summary": steps.summary(self.comparison)}
+        comparison = steps.compare(self.c, self._candidate(), self.state.eval_cases)
+        self.state.comparison = comparison
+        self.c.state_store.update_cycle(self.id, eval_results=comparison.to_dict())
+        return {"cases": len(self.state.eval_cases), "summary": steps.summary(comparison),
+                "answered": len(comparison.candidate.answers)}  # fmt: skip
 
     def gate(self) -> dict[str, Any]:
-        from flywheel import steps
+        from evals.gate import verdict_to_dict
 
-        assert self.candidate is not None
-        self.verdict, self.guardrails = steps.gate(self.c, self.comparison, datasets=self.datasets)
-        verdict = steps.verdict_json(self.verdict)
-        self.candidate.gate_passed = bool(verdict["passed"])
-        guards = {g.name: g.to_dict() for g in self.guardrails}
+        candidate, comparison = self._candidate(), self.state.comparison
+        assert comparison is not None
+        arm = build_arm(self.c, candidate.models, candidate.collection)
+        self.state.guardrails = gating.cycle_guardrails(
+            self.state, repo=self.repo, scrubber=self.c.scrubber, ledger=self.c.feedback_store,
+            settings=self.c.settings, candidate_generator=arm.generator,
+        )  # fmt: skip
+        self.state.verdict = gating.verdict(self.c.settings, comparison, self.state.guardrails)
+        verdict = verdict_to_dict(self.state.verdict)
+        candidate.gate_passed = self.state.verdict.passed
+        guards = {g.name: g.to_dict() for g in self.state.guardrails}
         self.c.state_store.update_cycle(self.id, gate_verdict=verdict, guardrails=guards)
         return {"passed": verdict["passed"], "reasons": verdict["reasons"][:10]}
 
     def deploy(self) -> dict[str, Any]:
-        assert self.candidate is not None
+        candidate = self._candidate()
         mode = self.opts.mode or self.c.settings.deploy.mode
-        if not self.candidate.gate_passed:
+        decision: dict[str, Any]
+        if not candidate.gate_passed:
             decision = {"action": "rejected", "mode": mode, "reason": "gate failed"}
         elif mode == "promote":
-            record = self.c.deployer.promote(self.candidate)
+            record = self.c.deployer.promote(candidate)
             decision = {"action": "promoted", "mode": mode, "deployment_id": record.id}
         else:
             share = self.c.settings.deploy.canary_share
-            record = self.c.deployer.start_canary(self.candidate, mode=mode, share=share)
+            record = self.c.deployer.start_canary(candidate, mode=mode, share=share)
             decision = {"action": f"{mode}_started", "mode": mode, "share": share, "deployment_id": record.id}
-        decision["collection"] = self.candidate.collection
+        decision["collection"] = candidate.collection
         status = {"promoted": "promoted", "rejected": "rejected"}.get(decision["action"], "canary")
         self.c.state_store.update_cycle(self.id, decision=decision, status=status)
         if status == "rejected":
@@ -299,21 +331,26 @@ class _Run:
         return decision
 
     def report(self) -> dict[str, Any]:
-        from flywheel import steps
-
-        cycle = self.c.state_store.get_cycle(self.id)
-        path = steps.report(self.c, cycle, self.comparison, self.verdict, guardrails=self.guardrails)
-        self.c.state_store.update_cycle(self.id, report_path=str(path))
+        c = self.c
+        cycle = c.state_store.get_cycle(self.id)
+        path = gating.write_report(
+            self.state, cycle, settings=c.settings, states=c.state_store, feedback=c.feedback_store, repo=self.repo,
+            since=gating.previous_cycle_time(c.state_store, cycle),
+        )  # fmt: skip
+        c.state_store.update_cycle(self.id, report_path=str(path))
         return {"report": str(path)}
+
+
+def _summary_of(cycle: CycleRecord) -> dict[str, dict[str, float | None]]:
+    """``{metric: {current, candidate}}`` from the cycle's stored evaluation (empty when it did not evaluate)."""
+    results = cycle.eval_results or {}
+    if not results:
+        return {}
+    from evals.runner import Comparison
+
+    return steps.summary(Comparison.from_dict(results))
 
 
 def model_versions(models: dict[str, str | None]) -> dict[str, str]:
     """Models dict with ``None`` shown as ``base`` (for display and eval versions)."""
     return {k: v or BASE for k, v in models.items()}
-
-
-def cases_or_skip(cases: Sequence[EvalCase], need: int) -> list[EvalCase]:
-    """The cases, or ``NotEnoughDataError`` when fewer than ``need``."""
-    if len(cases) < need:
-        raise NotEnoughDataError(f"not enough eval cases ({len(cases)} of {need})", have=len(cases), need=need)
-    return list(cases)

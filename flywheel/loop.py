@@ -18,7 +18,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.ports import ProgressCallback
 from core.settings import DeploySettings, Settings
 from core.types import ModelKind
-from flywheel.jobs import JobContext, JobRunner, ParamsCheck
+from flywheel.jobs import Handler, JobContext, JobRunner, ParamsCheck
 
 if TYPE_CHECKING:
     from flywheel.container import Container
@@ -64,7 +64,7 @@ def adopt_arm(c: Container, arm: Any) -> None:
 
 def make_job_runner(c: Container) -> JobRunner:
     """Job runner with the four job kinds and the checks of their params."""
-    handlers = {
+    handlers: dict[str, Handler] = {
         "cycle": c.cycle_runner.job_handler,
         "reindex": lambda ctx: reindex(c, ctx),
         "curate": lambda ctx: curate_job(c, ctx),

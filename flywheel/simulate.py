@@ -37,6 +37,10 @@ from flywheel.agents import LabelledQuestion
 logger = logging.getLogger(__name__)
 
 HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
+ANSWER_METRICS = ("semantic_similarity", "rouge_l")
+GENERATORS = ("extractive", "hf")
+# The hf run's LoRA recipe per cycle (2-core budget): 2 epochs over the corrections, short prompts.
+HF_MAX_NEW_TOKENS = 96  # the hf run's answer length: FAQ answers are short; 160 tokens would double generation time
 # The demo's per-cycle fine-tune: plain MNRL at lr 5e-5 over the feedback pairs, 3 epochs (benchmarks/faq_lift.py:
 # no variant beat it; see customization.embedder_training), without the agent-marked negatives, which triple the
 # texts per row (2-core time budget); with them (and 10% instead of 30% of asked questions kept for evaluation) no
@@ -79,6 +83,15 @@ class SimulationConfig:
     )
     min_eval_cases: int | None = field(default=None, metadata={"help": "gate minimum eval cases (tests lower it)"})
     min_pairs: int | None = field(default=None, metadata={"help": "fewest contrastive pairs to train (tests lower it)"})
+    generator: str = field(
+        default="extractive",
+        metadata={"help": "extractive: answers from the cited sentences; hf: SmolLM2-135M, LoRA-tuned every cycle on "
+                  "the agents' corrections (training.train_generator)"},
+    )  # fmt: skip
+    answer_cases: int = field(
+        default=100, metadata={"help": "held-out questions answered per measurement (generation metrics)"}
+    )
+    max_new_tokens: int | None = field(default=None, metadata={"help": "hf answer length (default: the setting)"})
 
     def __post_init__(self) -> None:
         if self.cycles < 1:
@@ -93,6 +106,10 @@ class SimulationConfig:
             raise InvalidInputError("gold_share must be in [0, 1)", field="gold_share")
         if not 0.0 < self.gate_holdout_share < 1.0:
             raise InvalidInputError("gate_holdout_share must be in (0, 1)", field="gate_holdout_share")
+        if self.generator not in GENERATORS:
+            raise InvalidInputError(f"generator must be one of {', '.join(GENERATORS)}", field="generator")
+        if self.answer_cases < 1:
+            raise InvalidInputError("answer_cases must be >= 1", field="answer_cases")
         from customization.embedder_training import EmbedderTrainingConfig
 
         EmbedderTrainingConfig.from_overrides(self.training)  # an unknown key or bad value fails here, not mid-cycle
@@ -187,7 +204,12 @@ def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
         data["eval"] = {**data["eval"], "min_slice_cases": config.min_eval_cases}
     if config.gold_share > 0:
         data["eval"] = {**data["eval"], "gold_set": gold_set_path(base)}
-    return Settings(**data, _env_file=None)
+    data["eval"] = {**data["eval"], "max_generation_cases": config.answer_cases}
+    if config.generator == "hf":
+        tokens = config.max_new_tokens or HF_MAX_NEW_TOKENS
+        data["generator"] = {**data["generator"], "kind": "hf", "max_new_tokens": tokens}
+        data["training"] = {**data["training"], "train_generator": True}
+    return Settings.model_validate(data)
 
 
 def gold_set_path(base: Settings) -> Path:

@@ -10,10 +10,13 @@ import logging
 import random
 from typing import Any
 
+import numpy as np
+
 from core.settings import Settings
 from core.types import FeedbackKind
 from flywheel.agents import LabelledQuestion, react
 from flywheel.simulate import (
+    ANSWER_METRICS,
     HEADLINE,
     Progress,
     SimulationConfig,
@@ -59,6 +62,8 @@ class Simulation:
             write_gold_set(self.settings.eval.gold_set, eval_cases(gold, "gold"))
         self.cases = eval_cases(held)
         self.answers = {i.doc_id: i.answer for i in items}
+        self.per_case: dict[str, dict[str, float]] = {}  # metric -> case id -> value, of the untuned start
+        self.final_per_case: dict[str, dict[str, float]] = {}  # ... of what is live after the last cycle
         c = Container(self.settings, overrides=self.overrides)
         try:
             results = self._run(c, items, pool, held)
@@ -73,12 +78,16 @@ class Simulation:
         c.index_manager.reindex(c.settings.indexing.corpus, documents(items), embedder=c.embedder)
         c.deployer.current()  # baseline deployment record
         index_s = now() - t0
-        baseline = self.heldout(c.router)
-        self.progress(f"untuned start: held-out MRR@10 {baseline['mrr@10']:.4f} on {len(held)} questions")
+        baseline, self.per_case = self.measure(c)
+        self.progress(f"untuned start: held-out MRR@10 {baseline['mrr@10']:.4f} on {len(held)} questions; answers "
+                      f"({self.config.generator}) semantic similarity {_show(baseline.get('semantic_similarity'))}, "
+                      f"ROUGE-L {_show(baseline.get('rouge_l'))}")  # fmt: skip
         out: dict[str, Any] = {
             "config": config_json(self.config),
             "split": {"questions": len(items), "pool": len(pool), "heldout": len(held), "gate_gold": self.gold_count},
-            "baseline": baseline, "timings": {"index_s": round(index_s, 1)}, "cycles": [],
+            "baseline": baseline,
+            "timings": {"index_s": round(index_s, 1), "baseline_eval_s": round(now() - t0 - index_s, 1)},
+            "cycles": [], "generator": self.config.generator,
         }  # fmt: skip
         slices = traffic_slices(pool, self.config.cycles)
         for n, window in enumerate(slices, start=1):
@@ -91,6 +100,9 @@ class Simulation:
             if cy["rejected_candidate_metrics"] and cy["rejected_candidate_metrics"]["mrr@10"] > cy["metrics"]["mrr@10"]
         ]
         out["report"] = next((cy["report"] for cy in reversed(out["cycles"]) if cy.get("report")), None)
+        out["lifts"] = self.lifts(self.per_case, self.final_per_case)
+        if self.config.generator == "hf":
+            out["adapter_vs_base"] = self.adapter_vs_base(c, out["cycles"])
         return out
 
     # ---------------------------------------------------------------------------------------------- a cycle
@@ -108,11 +120,12 @@ class Simulation:
         except CycleSkipped:
             cycle = c.state_store.list_cycles(limit=1)[0]
         t2 = now()
-        metrics = self.heldout(c.router)
+        metrics, self.final_per_case = self.measure(c)
         candidate = self.rejected_candidate(c, cycle)
         verdict = cycle.gate_verdict or {}
         unseen = f" (the rejected candidate: {candidate['mrr@10']:.4f})" if candidate else ""
-        self.progress(f"cycle {n}: {cycle.status}; held-out MRR@10 {metrics['mrr@10']:.4f}{unseen}")
+        answers = f"semantic similarity {_show(metrics['semantic_similarity'])}, ROUGE-L {_show(metrics['rouge_l'])}"
+        self.progress(f"cycle {n}: {cycle.status}; held-out MRR@10 {metrics['mrr@10']:.4f}{unseen}; {answers}")
         return {
             "cycle": n, "cycle_id": cycle.id, "status": cycle.status, "reason": cycle.reason,
             "decision": cycle.decision, "metrics": metrics, "rejected_candidate_metrics": candidate,
@@ -132,7 +145,7 @@ class Simulation:
 
         order = list(pool)
         self.rng.shuffle(order)
-        stats = {"queries": 0, "up": 0, "noisy": 0, "events": 0, "top1": 0}
+        stats: dict[str, float] = {"queries": 0, "up": 0, "noisy": 0, "events": 0, "top1": 0}
         for item in order:
             agent = self.rng.choice(self.agents)
             result = c.router.answer(item.question, top_k=self.config.top_k, user_id=agent)
@@ -169,6 +182,63 @@ class Simulation:
         metrics = ir_metrics(self.cases, {cid: r.doc_ids for cid, r in retrievals.items()})
         return {name: round(float(metrics[name].value or 0.0), 4) for name in HEADLINE}
 
+    def measure(self, c: Any, arm: Any = None) -> tuple[dict[str, float | None], dict[str, dict[str, float]]]:
+        """What is live, on the held-out questions: the IR metrics over all of them and the live generator's
+        answers (semantic similarity over the base MiniLM, so every cycle is scored by the same model, and ROUGE-L)
+        on the first ``answer_cases``; plus the per-case values for the paired lift intervals. ``arm``: measure that
+        query arm instead of what is live."""
+        from evals.runner import Configuration, Evaluator
+        from flywheel.arms import build_arm, load_embedder
+
+        arm = arm or build_arm(c, c.deployer.current().models, None)
+        evaluator = Evaluator(embedder=load_embedder(c, None), top_k=10, max_generation_cases=self.config.answer_cases)
+        result = evaluator.evaluate(Configuration("live", arm, arm.generator), self.cases)
+        values: dict[str, float | None] = {n: round(float(result.value(n) or 0.0), 4) for n in HEADLINE}
+        for name in ANSWER_METRICS:
+            value = result.value(name)
+            values[name] = None if value is None else round(float(value), 4)
+        per_case = {n: dict(result.metrics[n].per_case) for n in ("mrr@10", *ANSWER_METRICS) if n in result.metrics}
+        return values, per_case
+
+    def adapter_vs_base(self, c: Any, cycles: list[dict[str, Any]]) -> dict[str, Any]:
+        """The newest adapter a cycle trained against the base generator, both answering the reported held-out
+        questions from the same (live) retrieval: the generator's own lift, whether or not the gate promoted it."""
+        from flywheel.arms import build_arm
+
+        version = next((cy["models"].get("generator_adapter") for cy in reversed(cycles)
+                        if (cy.get("models") or {}).get("generator_adapter")), None)  # fmt: skip
+        if version is None:
+            return {"adapter": None, "reason": "no cycle trained a generator adapter"}
+        live = dict(c.deployer.current().models)
+        _, base = self.measure(c, build_arm(c, {**live, "generator_adapter": None}, None))
+        _, tuned = self.measure(c, build_arm(c, {**live, "generator_adapter": version}, None))
+        return {"adapter": version, **self.lifts(base, tuned)}
+
+    def lifts(self, start: dict[str, dict[str, float]], end: dict[str, dict[str, float]]) -> dict[str, Any]:
+        """Relative lift of the live system after the last cycle over the untuned start, per metric, with the 95%
+        paired-bootstrap interval (same held-out questions, same answered cases)."""
+        from evals.gate import paired_bootstrap
+
+        out: dict[str, Any] = {}
+        rng = np.random.default_rng(self.config.seed)
+        for name in ("mrr@10", *ANSWER_METRICS):
+            ids = sorted(set(start.get(name, {})) & set(end.get(name, {})))
+            if len(ids) < 2:
+                out[name] = None
+                continue
+            before = np.array([[start[name][i]] for i in ids])
+            after = np.array([[end[name][i]] for i in ids])
+            diff, low, high = paired_bootstrap(before, after, samples=2000, confidence=0.95, rng=rng)[0]
+            base = float(before.mean()) or 1e-9
+            out[name] = {"n": len(ids), "start": round(float(before.mean()), 4), "final": round(float(after.mean()), 4),
+                         "relative": round(float(diff) / base, 4), "ci_low": round(float(low) / base, 4),
+                         "ci_high": round(float(high) / base, 4)}  # fmt: skip
+        return out
+
+
+def _show(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
 
 def traffic_slices(pool: list[LabelledQuestion], cycles: int) -> list[list[LabelledQuestion]]:
     """The pool asked over the cycles: cycle ``n`` gets the ``n``-th of ``cycles`` equal slices (new traffic each
@@ -177,11 +247,13 @@ def traffic_slices(pool: list[LabelledQuestion], cycles: int) -> list[list[Label
     return [pool[i * size : (i + 1) * size] for i in range(cycles)]
 
 
-def lift(baseline: dict[str, float], per_cycle: list[dict[str, float]], *, promoted: list[bool]) -> dict[str, Any]:
+def lift(
+    baseline: dict[str, float | None], per_cycle: list[dict[str, float | None]], *, promoted: list[bool]
+) -> dict[str, Any]:
     """Relative MRR@10 lift of the last and the best cycle over the untuned start, and the promotions that lowered
     the held-out MRR@10 (harmful promotions; the target is none)."""
-    start = baseline["mrr@10"]
-    values = [m["mrr@10"] for m in per_cycle]
+    start = float(baseline["mrr@10"] or 0.0)
+    values = [float(m["mrr@10"] or 0.0) for m in per_cycle]
     prev = [start, *values[:-1]]
     drops = [i + 1 for i, (a, b) in enumerate(zip(prev, values, strict=True)) if promoted[i] and b < a - 1e-9]
     return {

@@ -1,48 +1,62 @@
-"""The cycle's steps as functions over the container: each calls one stage package through its public API.
+"""The cycle's steps as functions: each calls one stage package through its public API and takes the few services
+it uses.
 
 Kept apart from :mod:`flywheel.cycle` (which owns ordering, recording and crash safety) so each stage's wiring is
-small and readable: curation (feedback), training (customization), candidate build (indexing), evaluation, gate,
-guardrails and report (evals). Lineage edges are recorded as artefacts are produced.
+small and readable: curation (feedback), training (customization), candidate build (indexing), evaluation and
+report (evals); the gate and the guardrails are in :mod:`flywheel.gating`. Lineage edges are recorded as artefacts are
+produced.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.datasets import DatasetRepository
-from core.errors import InvalidInputError, NotFoundError
-from core.ports import ProgressCallback
-from core.types import DatasetKind, EvalCase, ModelKind
+from core.errors import InvalidInputError, NotEnoughDataError, NotFoundError
+from core.ports import Embedder, PassageIndex, PiiScrubber, ProgressCallback
+from core.settings import EvalSettings, Settings
+from core.types import DatasetKind, DatasetManifest, EvalCase, GateVerdict, ModelKind
 from flywheel.arms import build_arm
+from flywheel.cycle_state import Curated, DatasetInfo, TrainingPlan
 from flywheel.deploy import BASE, Candidate
-from flywheel.lineage import dataset_node, model_node
+from flywheel.lineage import Lineage, dataset_node, model_node
+from flywheel.training import KINDS, REQUIRED, not_enough
 
 if TYPE_CHECKING:
+    from core.types import ModelVersion
+    from evals.guardrails import GuardrailResult
+    from evals.runner import Comparison
+    from feedback.store import SqlStore
     from flywheel.container import Container
 
 logger = logging.getLogger(__name__)
 
 TRAINING_KINDS = (DatasetKind.CONTRASTIVE, DatasetKind.RELEVANCE, DatasetKind.SFT)
+HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10", "semantic_similarity", "rouge_l")
 
 
-def datasets_repo(c: Container) -> DatasetRepository:
+def datasets_repo(settings: Settings) -> DatasetRepository:
     """The dataset repository under ``settings.datasets_dir``."""
-    return DatasetRepository(c.settings.datasets_dir)
+    return DatasetRepository(settings.datasets_dir)
 
 
-# -------------------------------------------------------------------------------------------------- evaluation
+# -------------------------------------------------------------------------------------------------- eval cases
 def eval_cases(c: Container) -> list[EvalCase]:
+    """:func:`load_eval_cases` for the container's settings."""
+    return load_eval_cases(c.settings.eval, datasets_repo(c.settings))
+
+
+def load_eval_cases(settings: EvalSettings, repo: DatasetRepository) -> list[EvalCase]:
     """Held-out eval cases: the gold set (JSONL of EvalCase fields) when configured, plus the newest curated ``eval``
     dataset (cases held out from training by curation), de-duplicated by id. Raises ``NotFoundError`` when neither
-    exists."""
+    exists, ``InvalidInputError`` for a bad gold set."""
     cases: list[EvalCase] = []
-    gold = c.settings.eval.gold_set
-    if gold is not None:
-        cases.extend(load_gold_set(Path(gold)))
-    repo = datasets_repo(c)
+    if settings.gold_set is not None:
+        cases.extend(load_gold_set(Path(settings.gold_set)))
     if repo.latest(DatasetKind.EVAL) is not None:
         seen = {case.id for case in cases}
         cases.extend(case for case in repo.read(DatasetKind.EVAL) if case.id not in seen)
@@ -65,163 +79,160 @@ def load_gold_set(path: Path) -> list[EvalCase]:
     return cases
 
 
-def compare(c: Container, candidate: Candidate, cases: list[EvalCase]) -> Any:
-    """Evaluate the live deployment and the candidate (each on its own collection) on the same cases."""
+def require_eval_cases(settings: EvalSettings, repo: DatasetRepository, *, need: int) -> list[EvalCase]:
+    """The eval cases, or ``NotEnoughDataError`` naming the settings that change the bar (checked before training)."""
+    try:
+        cases = load_eval_cases(settings, repo)
+    except NotFoundError:
+        cases = []
+    if len(cases) < need:
+        raise NotEnoughDataError(
+            f"{len(cases)} of {need} eval cases: collect more feedback (curation holds out eval.holdout_share of it), "
+            "add a gold set (eval.gold_set) or lower eval.min_slice_cases",
+            have=len(cases), need=need,
+        )  # fmt: skip
+    guarded = [m for m in settings.guarded_generation_metrics if m not in settings.allow_unchecked]
+    answered = min(sum(1 for c in cases if c.reference_answer), settings.max_generation_cases)
+    if guarded and answered < need:
+        raise NotEnoughDataError(
+            f"{answered} of {need} eval cases with a reference answer, needed to check {', '.join(guarded)}: add a "
+            "gold set with answers (eval.gold_set), collect more corrections, or leave them unchecked "
+            "(eval.allow_unchecked) or unguarded (eval.guarded_generation_metrics)",
+            have=answered, need=need,
+        )  # fmt: skip
+    return cases
+
+
+# -------------------------------------------------------------------------------------------------- evaluation
+def compare(c: Container, candidate: Candidate, cases: list[EvalCase]) -> Comparison:
+    """Evaluate the live deployment and the candidate, each on its own collection and with its own generator (the
+    arm's adapter version for ``hf``), on the same cases; answers bounded by ``eval.max_generation_cases``."""
     from evals.runner import Configuration, Evaluator
 
     current = c.deployer.current()
     cur_arm = build_arm(c, current.models, current.live_collection)
     cand_arm = build_arm(c, candidate.models, candidate.collection)
-    evaluator = Evaluator(embedder=c.embedder, judge=c.settings.judge, top_k=10)
+    cfg = c.settings.eval
+    evaluator = Evaluator(
+        embedder=c.embedder, judge=c.settings.judge, top_k=10, max_generation_cases=cfg.max_generation_cases,
+        generation_budget_s=cfg.generation_budget_s,
+    )  # fmt: skip
     return evaluator.compare(
-        Configuration("current", cur_arm, None, _versions(current.models, current.live_collection)),
-        Configuration("candidate", cand_arm, None, _versions(candidate.models, candidate.collection)),
+        Configuration("current", cur_arm, cur_arm.generator, _versions(current.models, current.live_collection,
+                                                                       cur_arm.generator)),
+        Configuration("candidate", cand_arm, cand_arm.generator, _versions(candidate.models, candidate.collection,
+                                                                           cand_arm.generator)),
         cases,
-    )
+    )  # fmt: skip
 
 
-def _versions(models: dict[str, str | None], collection: str | None) -> dict[str, str]:
-    return {**{k: v or BASE for k, v in models.items()}, "collection": collection or "-"}
+def _versions(models: Mapping[str, str | None], collection: str | None, generator: Any) -> dict[str, str]:
+    return {**{k: v or BASE for k, v in models.items()}, "collection": collection or "-",
+            "generator": str(getattr(generator, "version", "-"))}  # fmt: skip
 
 
-def summary(comparison: Any) -> dict[str, dict[str, float | None]]:
-    """``{metric: {current, candidate}}`` for the headline IR metrics."""
-    names = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
-    return {n: {"current": comparison.current.value(n), "candidate": comparison.candidate.value(n)} for n in names}
+def summary(comparison: Comparison) -> dict[str, dict[str, float | None]]:
+    """``{metric: {current, candidate}}`` for the headline IR and answer metrics."""
+    return {n: {"current": comparison.current.value(n), "candidate": comparison.candidate.value(n)} for n in HEADLINE}
 
 
-def gate(c: Container, comparison: Any, *, datasets: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """Regression gate plus guardrails (training-set PII, provenance); a failed guardrail fails the verdict."""
-    import dataclasses
+# ---------------------------------------------------------------------------------------------------- curation
+def curate_datasets(
+    *, feedback: SqlStore, repo: DatasetRepository, scrubber: PiiScrubber, embedder: Embedder,
+    passages: PassageIndex, lineage: Lineage, settings: Settings, cycle_id: str | None,
+) -> Curated:  # fmt: skip
+    """Curate the corpus' feedback into new dataset versions (``Curator``); lineage events/users -> datasets.
+    Raises ``NotEnoughDataError``."""
+    from feedback.curation import Curator
 
-    from evals.gate import RegressionGate
-
-    verdict = RegressionGate(c.settings.eval, seed=c.settings.training.seed).check(comparison)
-    results = guardrails(c, datasets)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        reasons = [*verdict.reasons, *(f"guardrail {r.name}: {r.reason}" for r in failed)]
-        verdict = dataclasses.replace(verdict, passed=False, reasons=reasons)
-    return verdict, results
-
-
-def guardrails(c: Container, datasets: dict[str, Any]) -> list[Any]:
-    """Residual-PII scan of the user-written text of the contrastive training set (the queries: positives and
-    negatives are knowledge-base passages, whose names and places are content, not leaked user data) and the
-    provenance check of every row."""
-    from core.ports import ProvenanceLedger
-    from evals.guardrails import check_provenance, scan_pii
-
-    version = datasets.get(DatasetKind.CONTRASTIVE.value, {}).get("version")
-    if version is None:
-        return []
-    rows = datasets_repo(c).read(DatasetKind.CONTRASTIVE, version)
-    queries = {f"row-{i}": [row.query] for i, row in enumerate(rows)}
-    results = [scan_pii(queries, c.scrubber, name="training_set_pii")]
-    if isinstance(c.feedback_store, ProvenanceLedger):
-        results.append(check_provenance(rows, c.feedback_store))
-    return results
-
-
-def verdict_json(verdict: Any) -> dict[str, Any]:
-    """JSON form of a gate verdict."""
-    from evals.gate import verdict_to_dict
-
-    return verdict_to_dict(verdict)
-
-
-# ------------------------------------------------------------------------------------------------- lineage help
-def link_datasets(c: Container, manifests: dict[str, Any]) -> None:
-    """Lineage: events and users -> each curated dataset version."""
+    curator = Curator(feedback, repo, scrubber=scrubber, embedder=embedder, passages=passages)
+    report = curator.curate(settings.indexing.corpus, holdout_share=settings.eval.holdout_share,
+                            seed=settings.training.seed)  # fmt: skip
+    manifests = {kind: repo.manifest(DatasetKind(kind), version) for kind, version in report.written.items()}
     for kind, manifest in manifests.items():
-        node = dataset_node(kind, manifest.version)
         sources = [("event", e) for e in manifest.event_ids] + [("user", u) for u in manifest.user_ids]
         if sources:
-            c.lineage.link_many(sources, "dataset", node, relation="curated")
+            lineage.link_many(sources, "dataset", dataset_node(kind, manifest.version), relation="curated")
+        if cycle_id:
+            lineage.link("dataset", dataset_node(kind, manifest.version), "cycle", cycle_id, relation="used")
+    infos = {k: DatasetInfo(m.version, m.rows, len(m.user_ids)) for k, m in manifests.items()}
+    return Curated(infos, report.as_dict())
 
 
-def link_model(c: Container, kind: ModelKind, version: str, *, parent: str | None, datasets: list[str]) -> None:
+def curate(c: Container, *, cycle_id: str | None) -> dict[str, Any]:
+    """:func:`curate_datasets` with the container's services; the JSON form ``{kind: {version, rows, users}}``."""
+    return curate_datasets(
+        feedback=c.feedback_store, repo=datasets_repo(c.settings), scrubber=c.scrubber, embedder=c.embedder,
+        passages=c.passage_index, lineage=c.lineage, settings=c.settings, cycle_id=cycle_id,
+    ).to_dict()  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------- training
+def plan_training(
+    settings: Settings, repo: DatasetRepository, curated: Curated, *, overrides: Mapping[str, dict[str, Any]],
+    salt: str,
+) -> TrainingPlan:  # fmt: skip
+    """Check every kind's preconditions before any model loads: which kinds train (rows checked, config built,
+    canaries planted in a generator adapter's rows, seeded by ``salt``) and which are left out, with the reason
+    naming the setting. Raises ``NotEnoughDataError`` when a required kind (the embedder) cannot train."""
+    plan = TrainingPlan()
+    for kind in KINDS.values():
+        why = kind.wanted(settings)
+        info = curated.datasets.get(kind.dataset.value)
+        if why is None and info is None:
+            why = f"no {kind.dataset.value} dataset was curated"
+        if why is not None:
+            if kind.model in REQUIRED:
+                raise NotEnoughDataError(f"{kind.model.value}: {why}", have=0, need=1)
+            plan.left_out[kind.model.value] = why
+            continue
+        assert info is not None
+        manifest = repo.manifest(kind.dataset, info.version)
+        try:
+            prepared = kind.prepare(settings, repo.read(kind.dataset, info.version), manifest,
+                                    overrides=dict(overrides.get(kind.model.value, {})), salt=salt)  # fmt: skip
+        except NotEnoughDataError as exc:
+            if kind.model in REQUIRED:
+                raise
+            plan.left_out[kind.model.value] = not_enough(kind, exc)
+            continue
+        plan.ready[kind.model] = prepared
+    return plan
+
+
+def train(
+    c: Container, plan: TrainingPlan, *, cycle_id: str, on_progress: ProgressCallback | None = None
+) -> dict[ModelKind, ModelVersion]:
+    """Train every kind the plan holds (one equal share of ``on_progress`` each) and register candidates; lineage
+    datasets (and the parent) -> model, cycle -> model. Returns the registered versions by kind."""
+    from customization.progress import part_of
+
+    trained: dict[ModelKind, ModelVersion] = {}
+    for n, (model_kind, prepared) in enumerate(plan.ready.items()):
+        version = prepared.kind.train(c, prepared, extra_metrics={"cycle_id": cycle_id},
+                                      on_progress=part_of(on_progress, n, len(plan.ready)))  # fmt: skip
+        trained[model_kind] = version
+        link_model(c.lineage, model_kind, version.version, parent=version.parent, datasets=[_node(prepared.manifest)])
+        c.lineage.link("cycle", cycle_id, "model", model_node(model_kind.value, version.version), relation="ran")
+        logger.info("%s candidate registered version=%s parent=%s", model_kind.value, version.version, version.parent)
+    return trained
+
+
+def _node(manifest: DatasetManifest) -> str:
+    return dataset_node(manifest.kind.value, manifest.version)
+
+
+def link_model(lineage: Lineage, kind: ModelKind, version: str, *, parent: str | None, datasets: list[str]) -> None:
     """Lineage: datasets (and the parent model) -> a trained model version."""
     sources = [("dataset", d) for d in datasets]
     if parent and parent != BASE:
         sources.append(("model", model_node(kind.value, parent)))
-    c.lineage.link_many(sources, "model", model_node(kind.value, version), relation="trained")
-
-
-# ---------------------------------------------------------------------------------------------------- training
-def train(
-    c: Container,
-    *,
-    datasets: dict[str, Any],
-    overrides: dict[str, Any],
-    show_progress: bool,
-    cycle_id: str,
-    on_progress: ProgressCallback | None = None,
-) -> dict[str, Any]:
-    """Train the cycle's candidate models on the newest (cumulative) curated datasets and register them:
-
-    - the embedder (always) on the contrastive pairs plus the live corpus passages (hard-negative mining), from the
-      base model or the live one (``settings.training.embedder_start``). ``NotEnoughDataError`` when too few pairs;
-    - the reranker when ``training.train_reranker`` and a relevance dataset exists;
-    - the generator LoRA adapter when ``training.train_generator``, ``generator.kind == "hf"`` (the only generator
-      that serves adapters) and an SFT dataset exists.
-
-    A reranker or generator with too little data is left out (the arm keeps the live version) with the reason in
-    ``skipped``. Returns ``{"models": {kind: version}, "skipped": {kind: reason}}``. ``on_progress`` follows the
-    training runs, one equal share per model that may be trained.
-    """
-    from core.errors import NotEnoughDataError
-    from customization.progress import part_of
-    from flywheel.training import train_embedder_version, train_generator_version, train_reranker_version
-
-    repo = datasets_repo(c)
-    tag = {"cycle_id": cycle_id}
-
-    def rows(kind: DatasetKind) -> tuple[list[Any], Any]:
-        version = datasets[kind.value]["version"]
-        return repo.read(kind, version), repo.manifest(kind, version)
-
-    pairs, manifest = rows(DatasetKind.CONTRASTIVE)
-    fields = {"show_progress": show_progress, **overrides}
-    optional = (
-        (ModelKind.RERANKER, DatasetKind.RELEVANCE, c.settings.training.train_reranker, train_reranker_version),
-        (ModelKind.GENERATOR_ADAPTER, DatasetKind.SFT, c.settings.training.train_generator, train_generator_version),
-    )
-    parts = 1 + sum(1 for *_, wanted, _fn in optional if wanted)
-    trained = {ModelKind.EMBEDDER: (train_embedder_version(c, pairs, manifest, overrides=fields, extra_metrics=tag,
-                                                           on_progress=part_of(on_progress, 0, parts)),
-                                    manifest)}  # fmt: skip
-    skipped: dict[str, str] = {}
-    part = 0
-    for model_kind, data_kind, wanted, fn in optional:
-        if not wanted:
-            continue
-        part += 1
-        if data_kind.value not in datasets:
-            skipped[model_kind.value] = f"no {data_kind.value} dataset was curated"
-            continue
-        if model_kind is ModelKind.GENERATOR_ADAPTER and c.settings.generator.kind != "hf":
-            skipped[model_kind.value] = f"generator.kind is {c.settings.generator.kind!r}: only 'hf' serves an adapter"
-            continue
-        examples, data_manifest = rows(data_kind)
-        try:
-            trained[model_kind] = (fn(c, examples, data_manifest, overrides={"show_progress": show_progress},
-                                      extra_metrics=tag, on_progress=part_of(on_progress, part, parts)),
-                                   data_manifest)  # fmt: skip
-        except NotEnoughDataError as exc:
-            skipped[model_kind.value] = f"not enough data ({exc.have} of {exc.need}): {exc.message}"
-            logger.info("cycle %s: %s not trained: %s", cycle_id, model_kind.value, exc.message)
-    for kind, (version, data_manifest) in trained.items():
-        node = dataset_node(data_manifest.kind.value, data_manifest.version)
-        link_model(c, kind, version.version, parent=version.parent, datasets=[node])
-        c.lineage.link("cycle", cycle_id, "model", model_node(kind.value, version.version), relation="ran")
-        logger.info("%s candidate registered version=%s parent=%s", kind.value, version.version, version.parent)
-    return {"models": {kind.value: v.version for kind, (v, _) in trained.items()}, "skipped": skipped}
+    lineage.link_many(sources, "model", model_node(kind.value, version), relation="trained")
 
 
 def build_candidate(
-    c: Container, models: dict[str, str | None], *, cycle_id: str, show_progress: bool,
-    on_created: Any = None, on_progress: ProgressCallback | None = None,
+    c: Container, models: Mapping[str, str | None], *, cycle_id: str, show_progress: bool,
+    on_created: Callable[[str], None] | None = None, on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Re-embed the live corpus (documents + correction passages) with the candidate embedder into a new collection
     version; the alias does not move. ``on_progress`` counts embedded chunks."""
@@ -231,9 +242,8 @@ def build_candidate(
     corpus = c.settings.indexing.corpus
     live = c.index_manager.live_collection(corpus)
     embedder = load_embedder(c, models.get(ModelKind.EMBEDDER.value))
-    documents = live_documents(c, corpus)
     report = c.index_manager.build_version(
-        corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
+        corpus, live_documents(c, corpus), embedder=embedder, show_progress=show_progress, on_progress=on_progress
     )
     if on_created is not None:
         on_created(report.collection)
@@ -246,60 +256,36 @@ def build_candidate(
             "seconds": report.seconds}  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------------------------ report
-def report(c: Container, cycle: Any, comparison: Any, verdict: Any, *, guardrails: list[Any]) -> Path:
-    """Render the cycle's HTML report (E's ``render_report``) under ``settings.reports_dir``."""
-    from evals.report import render_report
+# ------------------------------------------------------------------------------------------- gate (for eval)
+def gate(c: Container, comparison: Comparison, *, datasets: Any = None) -> tuple[GateVerdict, list[GuardrailResult]]:
+    """The gate's verdict on a stored candidate (``flywheel eval``): no training sets, so no dataset guardrails."""
+    from flywheel.gating import verdict
 
-    history = []
-    for past in reversed(c.state_store.list_cycles(limit=50)):
-        cand = ((past.eval_results or {}).get("candidate") or {}).get("metrics") or {}
-        values = {name: m.get("value") for name, m in cand.items() if isinstance(m, dict)}
-        if values:
-            history.append({"cycle": past.id[:8], "metrics": values})
-    path = c.settings.reports_dir / f"cycle-{cycle.id}.html"
-    return render_report(
-        path, cycle_id=cycle.id, comparison=comparison, verdict=verdict, guardrails=guardrails, history=history,
-        feedback_counts=feedback_counts(c, since=_previous_cycle_time(c, cycle)),
-        versions={"collection": cycle.candidate_collection, **(cycle.candidate_models or {})},
-        primary_metric=c.settings.eval.primary_metric, tolerance=c.settings.eval.tolerance,
-    )  # fmt: skip
+    return verdict(c.settings, comparison, []), []
 
 
-def _previous_cycle_time(c: Container, cycle: Any) -> Any:
-    earlier = [p for p in c.state_store.list_cycles(limit=50) if p.created_at and p.created_at < cycle.created_at]
-    return earlier[0].created_at if earlier else None
+def verdict_json(result: GateVerdict) -> dict[str, Any]:
+    """JSON form of a gate verdict."""
+    from evals.gate import verdict_to_dict
+
+    return verdict_to_dict(result)
 
 
-def feedback_counts(c: Container, *, since: Any = None) -> dict[str, int]:
-    """Feedback events by kind since ``since`` (all when ``None``)."""
-    from collections import Counter
-
-    events = c.feedback_store.list_events(since=since, limit=1_000_000)
-    return dict(Counter(str(e.kind) for e in events))
-
-
-# ---------------------------------------------------------------------------------------------------- curation
-def curate(c: Container, *, cycle_id: str | None) -> dict[str, Any]:
-    """Curate the corpus' feedback into new dataset versions (C's ``Curator``); lineage events/users -> datasets.
-
-    Returns ``{kind: {version, rows}}`` plus ``_report`` (counts, drops, refusals). Raises ``NotEnoughDataError``.
-    """
-    from feedback.curation import Curator
-
-    corpus = c.settings.indexing.corpus
-    repo = datasets_repo(c)
-    curator = Curator(c.feedback_store, repo, scrubber=c.scrubber, embedder=c.embedder, passages=c.passage_index)
-    report = curator.curate(corpus, holdout_share=c.settings.eval.holdout_share, seed=c.settings.training.seed)
-    out: dict[str, Any] = {}
-    manifests = {}
-    for kind, version in report.written.items():
-        manifest = repo.manifest(DatasetKind(kind), version)
-        manifests[kind] = manifest
-        out[kind] = {"version": version, "rows": manifest.rows, "users": len(manifest.user_ids)}
-    link_datasets(c, manifests)
-    if cycle_id:
-        for kind, manifest in manifests.items():
-            c.lineage.link("dataset", dataset_node(kind, manifest.version), "cycle", cycle_id, relation="used")
-    out["_report"] = report.as_dict()
-    return out
+__all__ = [
+    "HEADLINE",
+    "build_candidate",
+    "compare",
+    "curate",
+    "curate_datasets",
+    "datasets_repo",
+    "eval_cases",
+    "gate",
+    "link_model",
+    "load_eval_cases",
+    "load_gold_set",
+    "plan_training",
+    "require_eval_cases",
+    "summary",
+    "train",
+    "verdict_json",
+]

@@ -1,48 +1,101 @@
-"""Train one candidate model version of each kind from a curated dataset version: used by ``flywheel train ...`` and
-by the cycle's train step, so both start from the same parent, use the same settings and register the same way.
+"""One way to train a model kind: each trained kind (embedder, reranker, generator adapter) is one :class:`TrainedKind`
+entry — its dataset kind, config class, precondition check and ``train -> metrics`` — used by ``flywheel train KIND``
+and by the cycle (whose train step is a loop over :data:`KINDS`). Adding a kind is adding one entry.
 
-Every function trains inside a registry staging directory and registers a *candidate* (nothing live changes); a
-failure (too few rows, bad base model, crash) registers nothing. Rows are checked before any model is loaded.
+Every run trains inside a registry staging directory and registers a *candidate* (nothing live changes); a failure
+(too few rows, bad base model, crash) registers nothing. :meth:`TrainedKind.prepare` checks the rows and builds the
+config before any model is loaded, so a cycle knows every precondition before it trains anything.
+
+A generator adapter is trained with ``training.sft_canaries`` synthetic canaries planted in its SFT rows
+(:func:`evals.guardrails.canary_sft_examples`); the canaries' seed is recorded in the version's metrics (never their
+text) so the memorisation probe can rebuild them and check the adapter before it may serve.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import NotEnoughDataError
 from core.ports import ProgressCallback
-from core.types import ModelKind
+from core.settings import Settings
+from core.types import DatasetKind, DatasetManifest, ModelKind
 from flywheel.deploy import BASE
 
 if TYPE_CHECKING:
-    from core.types import DatasetManifest
-    from customization.registry import ModelVersion
+    from core.types import ModelVersion
     from flywheel.container import Container
 
 
-def register_trained(
-    c: Container,
-    kind: ModelKind,
-    manifest: DatasetManifest,
-    *,
-    parent: str | None,
-    config: Any,
-    train: Callable[[Path], dict[str, Any]],
-    extra_metrics: dict[str, Any] | None = None,
-) -> ModelVersion:
-    """Run ``train(staging_dir)`` and register its output as a candidate with the dataset's provenance."""
-    from customization.registry import DatasetRef
+@dataclass(slots=True)
+class Prepared:
+    """A kind ready to train: checked rows, its config, where it starts (``parent``) and any planted rows."""
 
-    ref = DatasetRef(manifest.kind.value, manifest.version, manifest.provenance_hash, tuple(manifest.user_ids))
-    with c.registry.staging(kind) as work:
-        metrics = train(work / "model")
-        return c.registry.register(
-            kind, work / "model", parent=parent, datasets=[ref], config=config.to_dict(), seed=config.seed,
-            metrics={**metrics, **(extra_metrics or {})},
-        )  # fmt: skip
+    kind: TrainedKind
+    rows: list[Any]
+    manifest: DatasetManifest
+    config: Any
+    extra_metrics: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TrainedKind:
+    """One trainable model kind.
+
+    Attributes:
+        model: the registry kind.
+        dataset: the curated dataset kind it trains on.
+        wanted: ``settings -> None`` when the cycle should train it, else the reason (naming the setting).
+        config: ``(settings, overrides) -> config`` (a dataclass with ``to_dict()`` and ``seed``).
+        check: ``(rows, config) -> usable rows``; raises ``NotEnoughDataError`` (loads no model).
+        run: ``(container, rows, config, output_dir, on_progress) -> metrics``: trains and saves the model.
+        parent: ``container -> parent version`` recorded in the registry (``None``: trained from a base model).
+    """
+
+    model: ModelKind
+    dataset: DatasetKind
+    wanted: Callable[[Settings], str | None]
+    config: Callable[[Settings, dict[str, Any]], Any]
+    check: Callable[[Sequence[Any], Any], list[Any]]
+    run: Callable[[Container, list[Any], Any, Path, ProgressCallback | None], dict[str, Any]]
+    parent: Callable[[Container], str | None] = lambda c: None
+    canaries: bool = False
+
+    def prepare(
+        self, settings: Settings, rows: Sequence[Any], manifest: DatasetManifest, *, overrides: dict[str, Any],
+        salt: str = "",
+    ) -> Prepared:  # fmt: skip
+        """Config + precondition check (no model loaded); for a kind with ``canaries``, ``training.sft_canaries``
+        canaries planted (seeded by the dataset version and ``salt``). Raises ``NotEnoughDataError`` /
+        ``InvalidInputError``."""
+        config = self.config(settings, overrides)
+        prepared = Prepared(self, list(self.check(rows, config)), manifest, config, {})
+        if self.canaries:
+            plant_canaries(prepared, count=settings.training.sft_canaries, seed=canary_seed(manifest, salt))
+        return prepared
+
+    def train(
+        self, c: Container, prepared: Prepared, *, extra_metrics: dict[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ModelVersion:  # fmt: skip
+        """Train in a registry staging dir and register a candidate with the dataset's provenance."""
+        from customization.registry import DatasetRef
+
+        m = prepared.manifest
+        ref = DatasetRef(m.kind.value, m.version, m.provenance_hash, tuple(m.user_ids))
+        config = prepared.config
+        with c.registry.staging(self.model) as work:
+            metrics = self.run(c, prepared.rows, config, work / "model", on_progress)
+            return c.registry.register(
+                self.model, work / "model", parent=self.parent(c), datasets=[ref], config=config.to_dict(),
+                seed=config.seed, metrics={**metrics, **prepared.extra_metrics, **(extra_metrics or {})},
+            )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------- embedder
 def embedder_parent(c: Container) -> str:
     """Where embedder training starts (``training.embedder_start``): the base model or the live embedder."""
     active = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
@@ -51,96 +104,169 @@ def embedder_parent(c: Container) -> str:
     return BASE
 
 
-def train_embedder_version(
-    c: Container,
-    pairs: Sequence[Any],
-    manifest: DatasetManifest,
-    *,
-    overrides: dict[str, Any] | None = None,
-    extra_metrics: dict[str, Any] | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> ModelVersion:
-    """Fine-tune an embedder on contrastive ``pairs`` (+ the live corpus for mining) -> candidate version."""
-    from customization.embedder_training import EmbedderTrainingConfig, train_embedder, usable_pairs
+def _embedder_config(settings: Settings, overrides: dict[str, Any]) -> Any:
+    from customization.embedder_training import EmbedderTrainingConfig
+
+    t = settings.training
+    return EmbedderTrainingConfig.from_overrides(
+        overrides, epochs=t.epochs, seed=t.seed, min_pairs=t.min_pairs, teacher=t.embedder_teacher
+    )
+
+
+def _embedder_check(rows: Sequence[Any], config: Any) -> list[Any]:
+    from customization.embedder_training import usable_pairs
+
+    usable_pairs(rows, config)
+    return list(rows)  # the trainer filters again; weights and negatives stay as curated
+
+
+def _embedder_run(
+    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+) -> dict[str, Any]:
+    from customization.embedder_training import train_embedder
     from flywheel.arms import embedder_path
     from flywheel.corpus import live_passages
 
-    cfg = c.settings.training
-    config = EmbedderTrainingConfig.from_overrides(
-        overrides or {}, epochs=cfg.epochs, seed=cfg.seed, min_pairs=cfg.min_pairs, teacher=cfg.embedder_teacher
-    )
-    usable_pairs(pairs, config)  # fail on too few rows before loading anything
-    parent = embedder_parent(c)
-    base = embedder_path(c, parent)
-    passages = live_passages(c, c.settings.indexing.corpus)
-
-    def run(out: Path) -> dict[str, Any]:
-        return train_embedder(pairs, base_model_path=base, corpus_passages=passages, output_dir=out, config=config,
-                              base_models_dir=c.settings.data_dir / "base_models", on_progress=on_progress)  # fmt: skip
-
-    return register_trained(
-        c, ModelKind.EMBEDDER, manifest, parent=parent, config=config, train=run, extra_metrics=extra_metrics
-    )
+    return train_embedder(
+        rows, base_model_path=embedder_path(c, embedder_parent(c)), output_dir=out, config=config,
+        corpus_passages=live_passages(c, c.settings.indexing.corpus),
+        base_models_dir=c.settings.data_dir / "base_models", on_progress=on_progress,
+    )  # fmt: skip
 
 
-def train_reranker_version(
-    c: Container,
-    examples: Sequence[Any],
-    manifest: DatasetManifest,
-    *,
-    overrides: dict[str, Any] | None = None,
-    extra_metrics: dict[str, Any] | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> ModelVersion:
-    """Train a cross-encoder (from the MiniLM weights) on relevance ``examples`` -> candidate version."""
-    from customization.reranker_training import RerankerTrainingConfig, check_examples, train_reranker
+# --------------------------------------------------------------------------------------------------- reranker
+def _reranker_config(settings: Settings, overrides: dict[str, Any]) -> Any:
+    from customization.reranker_training import RerankerTrainingConfig
+
+    return RerankerTrainingConfig(**({"seed": settings.training.seed} | overrides))
+
+
+def _reranker_check(rows: Sequence[Any], config: Any) -> list[Any]:
+    from customization.reranker_training import check_examples
+
+    check_examples(rows, config)
+    return list(rows)
+
+
+def _reranker_run(
+    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+) -> dict[str, Any]:
+    from customization.reranker_training import train_reranker
     from indexing.embedder import default_model_path
 
-    config = RerankerTrainingConfig(**({"seed": c.settings.training.seed} | (overrides or {})))
-    check_examples(examples, config)
     base = Path(c.settings.embedder.model_path or default_model_path())
-
-    def run(out: Path) -> dict[str, Any]:
-        return train_reranker(examples, base_model_path=base, output_dir=out, config=config, on_progress=on_progress)
-
-    return register_trained(
-        c, ModelKind.RERANKER, manifest, parent=None, config=config, train=run, extra_metrics=extra_metrics
-    )
+    return train_reranker(rows, base_model_path=base, output_dir=out, config=config, on_progress=on_progress)
 
 
-def train_generator_version(
-    c: Container,
-    examples: Sequence[Any],
-    manifest: DatasetManifest,
-    *,
-    overrides: dict[str, Any] | None = None,
-    extra_metrics: dict[str, Any] | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> ModelVersion:
-    """LoRA-tune the generator (``generator.model_dir``, default SmolLM2-135M) on SFT ``examples`` -> candidate."""
+# ------------------------------------------------------------------------------------------ generator adapter
+def _generator_wanted(settings: Settings) -> str | None:
+    if not settings.training.train_generator:
+        return "training.train_generator is off"
+    if settings.generator.kind != "hf":
+        return f"generator.kind is {settings.generator.kind!r}: only 'hf' serves an adapter (set generator.kind=hf)"
+    return None
+
+
+def _generator_config(settings: Settings, overrides: dict[str, Any]) -> Any:
+    from customization.lora import LoraConfig
+
+    t = settings.training
+    return LoraConfig(**({"seed": t.seed, "min_examples": t.min_sft_examples} | overrides))
+
+
+def _generator_check(rows: Sequence[Any], config: Any) -> list[Any]:
+    from customization.lora import check_examples
+
+    return check_examples(rows, config)
+
+
+def _generator_run(
+    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+) -> dict[str, Any]:
     from customization.base_models import ensure_smollm2
-    from customization.lora import LoraConfig, check_examples, train_generator_adapter
+    from customization.lora import train_generator_adapter
 
-    cfg = c.settings.training
-    config = LoraConfig(**({"seed": cfg.seed, "min_examples": cfg.min_sft_examples} | (overrides or {})))
-    check_examples(examples, config)  # fail on too few rows before converting / loading the base model
     base = c.settings.generator.model_dir or ensure_smollm2(c.settings.data_dir / "base_models")
+    metrics = train_generator_adapter(rows, base_model_dir=base, output_dir=out, config=config, on_progress=on_progress)
+    return {**metrics, "base_model_dir": str(base)}
 
-    def run(out: Path) -> dict[str, Any]:
-        metrics = train_generator_adapter(
-            examples, base_model_dir=base, output_dir=out, config=config, on_progress=on_progress
-        )
-        return {**metrics, "base_model_dir": str(base)}
 
-    return register_trained(
-        c, ModelKind.GENERATOR_ADAPTER, manifest, parent=None, config=config, train=run, extra_metrics=extra_metrics
-    )
+def canary_seed(manifest: DatasetManifest, salt: str) -> int:
+    """Seed of the canaries planted in one adapter's SFT rows (from the dataset version and ``salt``, e.g. the cycle
+    id): stable for a run, different between runs, and recorded in place of the canaries themselves."""
+    digest = hashlib.sha256(f"{manifest.kind.value}:{manifest.version}:{salt}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def plant_canaries(prepared: Prepared, *, count: int, seed: int) -> None:
+    """Mix ``count`` canaries (seeded) into a generator adapter's SFT rows, recording ``canary_seed`` /
+    ``canaries`` in its metrics so :func:`evals.guardrails.memorisation_probe` can rebuild and probe them."""
+    from evals.guardrails import canary_sft_examples, make_canaries
+
+    prepared.rows.extend(canary_sft_examples(make_canaries(count, seed=seed)))
+    prepared.extra_metrics.update({"canary_seed": seed, "canaries": count})
+
+
+def _off(setting: str) -> Callable[[Settings], str | None]:
+    def wanted(settings: Settings) -> str | None:
+        return None if getattr(settings.training, setting) else f"training.{setting} is off"
+
+    return wanted
+
+
+EMBEDDER = TrainedKind(
+    ModelKind.EMBEDDER, DatasetKind.CONTRASTIVE, lambda s: None, _embedder_config, _embedder_check, _embedder_run,
+    embedder_parent,
+)  # fmt: skip
+RERANKER = TrainedKind(
+    ModelKind.RERANKER, DatasetKind.RELEVANCE, _off("train_reranker"), _reranker_config, _reranker_check, _reranker_run
+)  # fmt: skip
+GENERATOR_ADAPTER = TrainedKind(
+    ModelKind.GENERATOR_ADAPTER, DatasetKind.SFT, _generator_wanted, _generator_config, _generator_check,
+    _generator_run, canaries=True,
+)  # fmt: skip
+KINDS: dict[ModelKind, TrainedKind] = {k.model: k for k in (EMBEDDER, RERANKER, GENERATOR_ADAPTER)}
+REQUIRED = (ModelKind.EMBEDDER,)  # a cycle without enough data for these is skipped; the others are left out
+
+
+def read_dataset(repo: Any, kind: TrainedKind, version: int | None) -> tuple[list[Any], DatasetManifest]:
+    """Rows and manifest of a dataset version of ``kind``'s dataset kind (latest when ``None``); ``NotFoundError``
+    when it does not exist."""
+    rows = repo.read(kind.dataset, version)
+    return rows, repo.manifest(kind.dataset, version if version is not None else repo.latest(kind.dataset))
+
+
+def kind_named(name: str) -> TrainedKind:
+    """The entry for ``embedder`` / ``reranker`` / ``generator`` (or ``generator_adapter``)."""
+    from core.errors import InvalidInputError
+
+    aliases = {"generator": ModelKind.GENERATOR_ADAPTER.value}
+    try:
+        return KINDS[ModelKind(aliases.get(name, name))]
+    except ValueError:
+        choices = ", ".join(["embedder", "reranker", "generator"])
+        raise InvalidInputError(f"unknown model kind {name!r}; one of {choices}", field="kind") from None
+
+
+def not_enough(kind: TrainedKind, exc: NotEnoughDataError) -> str:
+    """The reason a kind was not trained, naming the setting that lowers the bar."""
+    setting = {ModelKind.EMBEDDER: "training.min_pairs", ModelKind.GENERATOR_ADAPTER: "training.min_sft_examples"}
+    hint = f" (lower {setting[kind.model]} or collect more feedback)" if kind.model in setting else ""
+    return f"not enough data ({exc.have} of {exc.need}): {exc.message}{hint}"
 
 
 __all__ = [
+    "EMBEDDER",
+    "GENERATOR_ADAPTER",
+    "KINDS",
+    "REQUIRED",
+    "RERANKER",
+    "Prepared",
+    "TrainedKind",
+    "canary_seed",
     "embedder_parent",
-    "register_trained",
-    "train_embedder_version",
-    "train_generator_version",
-    "train_reranker_version",
+    "kind_named",
+    "not_enough",
+    "plant_canaries",
+    "read_dataset",
 ]

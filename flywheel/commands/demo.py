@@ -69,7 +69,7 @@ def print_results(console: Any, results: dict[str, Any]) -> None:
     """The before/after table of held-out metrics per cycle, the verdicts, timings and the report path."""
     from rich.table import Table
 
-    from flywheel.simulate import HEADLINE
+    from flywheel.simulate import ANSWER_METRICS, HEADLINE
 
     split = results["split"]
     table = Table(title=f"held-out questions ({split['heldout']} of {split['questions']}; never trained on)")
@@ -77,20 +77,24 @@ def print_results(console: Any, results: dict[str, Any]) -> None:
     for name in HEADLINE:
         table.add_column(name, justify="right")
     table.add_column("Δ MRR@10", justify="right")
+    for label in ("sem. sim.", "ROUGE-L"):
+        table.add_column(f"{label} ({results.get('generator', 'extractive')})", justify="right")
     table.add_column("gate / decision")
     table.add_column("rejected cand. MRR@10", justify="right")
     table.add_column("cycle s", justify="right")
     base = results["baseline"]
-    table.add_row("untuned start", *(f"{base[n]:.4f}" for n in HEADLINE), "", "", "", "")
+    answers = [_num(base.get(n)) for n in ANSWER_METRICS]
+    table.add_row("untuned start", *(f"{base[n]:.4f}" for n in HEADLINE), "", *answers, "", "", "")
     for cy in results["cycles"]:
         m = cy["metrics"]
         delta = (m["mrr@10"] - base["mrr@10"]) / base["mrr@10"] if base["mrr@10"] else 0.0
         gate = {True: "pass", False: "FAIL", None: "-"}[cy["gate"]["passed"]]
         rejected = cy.get("rejected_candidate_metrics")
         table.add_row(f"after cycle {cy['cycle']}", *(f"{m[n]:.4f}" for n in HEADLINE), f"{delta:+.1%}",
-                      f"{gate} / {cy['status']}", f"{rejected['mrr@10']:.4f}" if rejected else "",
-                      f"{cy['timings']['cycle_s']:.0f}")  # fmt: skip
+                      *(_num(m.get(n)) for n in ANSWER_METRICS), f"{gate} / {cy['status']}",
+                      f"{rejected['mrr@10']:.4f}" if rejected else "", f"{cy['timings']['cycle_s']:.0f}")  # fmt: skip
     console.print(table)
+    print_lifts(console, results)
     lift = results["lift"]
     console.print(
         f"MRR@10 {lift['start_mrr@10']:.4f} -> {lift['final_mrr@10']:.4f} ({lift['relative']:+.1%} relative); "
@@ -105,6 +109,51 @@ def print_results(console: Any, results: dict[str, Any]) -> None:
             )
     console.print(f"report: {results.get('report') or 'none (no cycle reached the report step)'}")
     console.print(f"wall time: {results['wall_s']:.0f} s")
+    timings = results.get("timings", {})
+    steps: dict[str, float] = {}
+    for cy in results["cycles"]:
+        for name, seconds in (cy["timings"].get("steps") or {}).items():
+            steps[name] = steps.get(name, 0.0) + float(seconds or 0.0)
+        for name in ("traffic_s", "heldout_eval_s"):
+            steps[name] = steps.get(name, 0.0) + float(cy["timings"].get(name) or 0.0)
+    stages = {"index": timings.get("index_s"), "baseline eval": timings.get("baseline_eval_s"), **steps}
+    console.print("time per stage (s, all cycles): " + ", ".join(f"{k} {float(v):.0f}" for k, v in stages.items()
+                                                                   if v is not None))  # fmt: skip
+
+
+def _num(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.4f}"
+
+
+def print_lifts(console: Any, results: dict[str, Any]) -> None:
+    """Retrieval and generation lifts side by side: untuned start -> after the last cycle on the reported held-out
+    questions, relative, with the 95% paired-bootstrap interval."""
+    from rich.table import Table
+
+    lifts = results.get("lifts") or {}
+    table = Table(title=f"lift over the untuned start (answers: {results.get('generator', 'extractive')})")
+    for column in ("half", "metric", "n", "start", "final", "relative lift", "95% CI (paired bootstrap)"):
+        table.add_column(column, justify="left" if column in ("half", "metric") else "right")
+    for half, name in (("retrieval", "mrr@10"), ("generation", "semantic_similarity"), ("generation", "rouge_l")):
+        lift = lifts.get(name)
+        if not lift:
+            table.add_row(half, name, "—", "—", "—", "—", "not measured")
+            continue
+        table.add_row(half, name, str(lift["n"]), f"{lift['start']:.4f}", f"{lift['final']:.4f}",
+                      f"{lift['relative']:+.1%}", f"[{lift['ci_low']:+.1%}, {lift['ci_high']:+.1%}]")  # fmt: skip
+    adapter = results.get("adapter_vs_base") or {}
+    for name in ("semantic_similarity", "rouge_l"):
+        lift = adapter.get(name)
+        if lift:
+            table.add_row(f"adapter {adapter['adapter']} vs base", name, str(lift["n"]), f"{lift['start']:.4f}",
+                          f"{lift['final']:.4f}", f"{lift['relative']:+.1%}",
+                          f"[{lift['ci_low']:+.1%}, {lift['ci_high']:+.1%}]")  # fmt: skip
+    console.print(table)
+    if adapter and not adapter.get("adapter"):
+        console.print(f"adapter vs base: {adapter.get('reason')}")
+
+
+HF_ANSWER_CASES = 64  # `demo --generator hf`: held-out questions answered per measurement (2-core time budget)
 
 
 def _default(name: str) -> Any:
@@ -122,11 +171,16 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
+        generator: str = typer.Option(
+            "extractive", "--generator", help="extractive | hf (SmolLM2 LoRA-tuned every cycle on the corrections)"
+        ),
     ) -> None:
-        """The main job: index the built-in FAQ, simulate agents and their feedback, run 3 cycles, show the lift."""
+        """The main job: index the built-in FAQ, simulate agents and their feedback, run 3 cycles, show the
+        retrieval and generation lifts."""
         from flywheel.simulate import SimulationConfig
 
-        _run(ctx, SimulationConfig(), json_path, threads)
+        hf = {"answer_cases": HF_ANSWER_CASES} if generator == "hf" else {}
+        _run(ctx, SimulationConfig(generator=generator, **hf), json_path, threads)
 
     @app.command()
     def simulate(
@@ -150,6 +204,11 @@ def register(app: typer.Typer) -> None:
             _default("gold_share"), "--gold-share", help="share of held-out questions given to the gate"
         ),
         agents: int = typer.Option(_default("agents"), "--agents", min=1, help="simulated agents"),
+        generator: str = typer.Option(_default("generator"), "--generator", help="extractive | hf"),
+        answer_cases: int = typer.Option(
+            _default("answer_cases"), "--answer-cases", min=1, help="held-out questions answered per measurement"
+        ),
+        max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=8, help="hf answer length"),
         json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
     ) -> None:
@@ -161,7 +220,8 @@ def register(app: typer.Typer) -> None:
             recipe["epochs"] = epochs
         config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
                                   limit=limit, training=recipe, gate_holdout_share=gate_holdout,
-                                  gold_share=gold_share, agents=agents)  # fmt: skip
+                                  gold_share=gold_share, agents=agents, generator=generator,
+                                  answer_cases=answer_cases, max_new_tokens=max_new_tokens)  # fmt: skip
         _run(ctx, config, json_path, threads)
 
 

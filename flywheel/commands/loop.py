@@ -71,6 +71,18 @@ def _show_job(job: Any, *, as_json: bool) -> None:
         typer.echo(f"  {key}: {value}")
 
 
+def _show_result(job: Any, *, as_json: bool) -> None:
+    """A finished cycle / eval job: its current vs candidate table, verdict and report (``flywheel.render``); a job
+    without a result (skipped, failed, cancelled) as a status line."""
+    from flywheel.render import render_result
+
+    if as_json or not job.result:
+        _show_job(job, as_json=as_json)
+        return
+    typer.echo(f"job {job.id} {job.kind}: {job.status.value}")
+    typer.echo(render_result(job.result))
+
+
 def _fail_if_failed(job: Any) -> None:
     if job.status.value == "failed":
         raise FlywheelError(job.error or "job failed")
@@ -89,7 +101,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one cycle now: curate -> train -> build -> evaluate -> gate -> promote / canary."""
         _c, job = _run_job(ctx, "cycle", {"mode": mode} if mode else {})
-        _show_job(job, as_json=as_json)
+        _show_result(job, as_json=as_json)
         _fail_if_failed(job)
 
     @app.command()
@@ -111,7 +123,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate the live deployment against a candidate on the held-out eval set, with the gate's verdict."""
         _c, job = _run_job(ctx, "eval", {"candidate": candidate})
-        _show_job(job, as_json=as_json)
+        _show_result(job, as_json=as_json)
         _fail_if_failed(job)
 
     @app.command()

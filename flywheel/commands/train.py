@@ -1,4 +1,5 @@
-"""``flywheel train embedder|generator|reranker``: train a candidate model version from a curated dataset.
+"""``flywheel train embedder|generator|reranker``: train a candidate model version from a curated dataset, through
+the kind's one entry in :data:`flywheel.training.KINDS` (the same entry a cycle's train step uses).
 
 Reads the dataset with ``core.datasets.DatasetRepository(settings.datasets_dir)`` (latest version unless
 ``--dataset-version``), trains in a registry staging directory and registers a *candidate*: nothing live changes
@@ -8,16 +9,9 @@ registers nothing and leaves the active version untouched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
-
-from core.types import DatasetKind
-
-if TYPE_CHECKING:
-    from flywheel.container import Container
-
-train_app = typer.Typer(help="Train a candidate model version from curated datasets (nothing live changes).")
 
 _DATASET_VERSION = typer.Option(None, "--dataset-version", min=1, help="dataset version (default: the latest)")
 _EPOCHS = typer.Option(None, "--epochs", min=1, help="training epochs (default: the config's)")
@@ -26,8 +20,8 @@ _JSON = typer.Option(False, "--json", help="print the registered version as JSON
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` sub-app and the ``models`` listing to the root app."""
-    app.add_typer(train_app, name="train")
+    """Add ``train KIND`` and the ``models`` listing to the root app."""
+    app.command("train")(train)
     app.command("models")(models)
 
 
@@ -72,15 +66,6 @@ def models(
     Console().print(table if versions else "no model versions registered: `flywheel train` or `flywheel cycle`")
 
 
-def _read(c: Container, kind: DatasetKind, version: int | None) -> tuple[list[Any], Any]:
-    """Rows and manifest of a dataset version (``NotFoundError`` if it does not exist)."""
-    from core.datasets import DatasetRepository
-
-    repo = DatasetRepository(c.settings.datasets_dir)
-    rows = repo.read(kind, version)
-    return rows, repo.manifest(kind, version if version is not None else repo.latest(kind))  # type: ignore[arg-type]
-
-
 def _report(version: Any, as_json: bool) -> None:
     import dataclasses
 
@@ -93,63 +78,36 @@ def _report(version: Any, as_json: bool) -> None:
     typer.echo(" ".join(f"{k}={v}" for k, v in version.metrics.items()))
 
 
-@train_app.command("embedder")
-def train_embedder_cmd(
+def train(
     ctx: typer.Context,
+    kind: str = typer.Argument(..., help="embedder | reranker | generator"),
     dataset_version: int = _DATASET_VERSION,
     epochs: int = _EPOCHS,
     seed: int = _SEED,
     teacher: str | None = typer.Option(
         None,
         "--teacher",
-        help="distill a bigger model: 'mpnet' (packaged all-mpnet-base-v2) or a model dir "
+        help="embedder only: distill a bigger model, 'mpnet' (packaged all-mpnet-base-v2) or a model dir "
         "(default: settings.training.embedder_teacher)",
     ),
     as_json: bool = _JSON,
 ) -> None:
-    """Fine-tune the embedder on a contrastive dataset, from the base model or the live one (training.embedder_start,
-    as cycles do)."""
+    """Train a candidate of KIND on its curated dataset (embedder: contrastive, from the base model or the live one
+    as cycles do; reranker: relevance, from the MiniLM weights; generator: LoRA SFT of settings.generator.model_dir,
+    default SmolLM2-135M, with canaries planted for the memorisation probe). Nothing live changes."""
+    from core.datasets import DatasetRepository
+    from core.errors import InvalidInputError
     from flywheel.cli import container_of
-    from flywheel.training import train_embedder_version
+    from flywheel.training import EMBEDDER, kind_named, read_dataset
 
     c = container_of(ctx)
-    pairs, manifest = _read(c, DatasetKind.CONTRASTIVE, dataset_version)
+    entry = kind_named(kind)
+    if teacher and entry is not EMBEDDER:
+        raise InvalidInputError("--teacher applies to the embedder only", field="teacher")
+    rows, manifest = read_dataset(DatasetRepository(c.settings.datasets_dir), entry, dataset_version)
     overrides = _overrides(epochs, seed) | ({"teacher": teacher} if teacher else {})
-    _report(train_embedder_version(c, pairs, manifest, overrides=overrides), as_json)
-
-
-@train_app.command("generator")
-def train_generator_cmd(
-    ctx: typer.Context,
-    dataset_version: int = _DATASET_VERSION,
-    epochs: int = _EPOCHS,
-    seed: int = _SEED,
-    as_json: bool = _JSON,
-) -> None:
-    """LoRA-tune the generator (settings.generator.model_dir, default SmolLM2-135M) on an SFT dataset."""
-    from flywheel.cli import container_of
-    from flywheel.training import train_generator_version
-
-    c = container_of(ctx)
-    examples, manifest = _read(c, DatasetKind.SFT, dataset_version)
-    _report(train_generator_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
-
-
-@train_app.command("reranker")
-def train_reranker_cmd(
-    ctx: typer.Context,
-    dataset_version: int = _DATASET_VERSION,
-    epochs: int = _EPOCHS,
-    seed: int = _SEED,
-    as_json: bool = _JSON,
-) -> None:
-    """Train a cross-encoder reranker (from the MiniLM weights) on a relevance dataset."""
-    from flywheel.cli import container_of
-    from flywheel.training import train_reranker_version
-
-    c = container_of(ctx)
-    examples, manifest = _read(c, DatasetKind.RELEVANCE, dataset_version)
-    _report(train_reranker_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
+    prepared = entry.prepare(c.settings, rows, manifest, overrides=overrides, salt="cli")
+    _report(entry.train(c, prepared), as_json)
 
 
 def _overrides(epochs: int | None, seed: int | None) -> dict[str, Any]:
@@ -157,4 +115,4 @@ def _overrides(epochs: int | None, seed: int | None) -> dict[str, Any]:
     return {k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None}
 
 
-__all__ = ["register", "train_app"]
+__all__ = ["register", "train"]

@@ -14,7 +14,7 @@ from evals.runner import Comparison, EvalResult
 
 pytestmark = pytest.mark.unit
 
-SETTINGS = EvalSettings(min_slice_cases=20, bootstrap_samples=1000, tolerance=0.02)
+SETTINGS = EvalSettings(min_slice_cases=20, bootstrap_samples=1000, tolerance=0.02, guarded_generation_metrics=[])
 METRICS = ("mrr@10", "recall@5", "ndcg@10")
 
 
@@ -89,7 +89,7 @@ def test_when_too_few_cases_then_fails_with_reason() -> None:
     cand = {m: v + 0.3 for m, v in cur.items()}
     verdict = RegressionGate(SETTINGS).check(_pair(cur, cand, 10, 0))
     assert not verdict.passed
-    assert verdict.reasons == ["too few paired eval cases: 10 < min_slice_cases=20"]
+    assert verdict.reasons == ["too few paired eval cases for mrr@10, recall@5, ndcg@10: 10 < min_slice_cases=20"]
 
 
 def test_when_primary_metric_skipped_then_fails_with_reason() -> None:
@@ -98,7 +98,7 @@ def test_when_primary_metric_skipped_then_fails_with_reason() -> None:
     comparison.candidate.metrics["mrr@10"] = MetricResult("mrr@10", None, skipped="retriever down")
     verdict = RegressionGate(SETTINGS).check(comparison)
     assert not verdict.passed
-    assert verdict.reasons == ["gate metric mrr@10 unavailable for candidate (skipped: retriever down)"]
+    assert verdict.reasons == ["gate metric mrr@10 could not be checked (candidate: retriever down)"]
 
 
 def test_when_same_inputs_and_seed_then_same_verdict() -> None:
@@ -136,3 +136,89 @@ def test_when_comparison_round_trips_json_then_same_verdict() -> None:
     comparison = _pair(cur, {m: v + 0.1 for m, v in cur.items()}, 30, 30)
     again = Comparison.from_dict(json.loads(json.dumps(comparison.to_dict())))
     assert RegressionGate(SETTINGS).check(again) == RegressionGate(SETTINGS).check(comparison)
+
+
+# ------------------------------------------------------------------------------------- answer (generation) metrics
+GEN = EvalSettings(min_slice_cases=20, bootstrap_samples=1000, tolerance=0.02, generation_tolerance=0.03)
+
+
+def _with_answers(comparison: Comparison, cur: np.ndarray, cand: np.ndarray, *, answered: int) -> Comparison:
+    """Add semantic_similarity / rouge_l scored on the first ``answered`` cases (as with eval.max_generation_cases)."""
+    for result, values in ((comparison.current, cur), (comparison.candidate, cand)):
+        ids = result.case_ids[:answered]
+        for name in ("semantic_similarity", "rouge_l"):
+            per_case = {cid: float(x) for cid, x in zip(ids, values[:answered], strict=True)}
+            result.metrics[name] = MetricResult(name, float(np.mean(list(per_case.values()))), per_case=per_case)
+    return comparison
+
+
+def test_when_answers_regress_then_generation_guard_fails_with_regressed() -> None:
+    cur = _base(60)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 60, 0)
+    answers = np.random.default_rng(1).uniform(0.5, 0.9, 60)
+    verdict = RegressionGate(GEN).check(_with_answers(comparison, answers, answers - 0.1, answered=40))
+    assert not verdict.passed
+    assert any(r.startswith("overall: semantic_similarity regressed: diff -0.1000") for r in verdict.reasons)
+    rows = {(r["scope"], r.get("metric")): r for r in verdict.rows}
+    assert rows[("overall", "rouge_l")]["n"] == 40 and rows[("overall", "mrr@10")]["n"] == 60
+    assert rows[("overall", "rouge_l")]["threshold"] == -0.03
+
+
+def test_when_answers_hold_then_passes_with_generation_rows() -> None:
+    cur = _base(60)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 60, 0)
+    answers = np.random.default_rng(1).uniform(0.5, 0.9, 60)
+    verdict = RegressionGate(GEN).check(_with_answers(comparison, answers, answers + 0.01, answered=30))
+    assert verdict.passed, verdict.reasons
+    assert {r.get("metric") for r in verdict.rows if r["scope"] == "overall"} >= {"semantic_similarity", "rouge_l"}
+
+
+def test_when_positive_diff_fails_non_inferiority_then_words_match_the_sign() -> None:
+    cur = _base(40)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 40, 0)
+    rng = np.random.default_rng(2)
+    answers = rng.uniform(0.0, 1.0, 40)
+    noisy = np.clip(answers + rng.normal(0.01, 0.5, 40), 0, 1)  # small gain, huge spread: CI straddles -tolerance
+    verdict = RegressionGate(GEN).check(_with_answers(comparison, answers, noisy, answered=40))
+    row = next(r for r in verdict.rows if r.get("metric") == "semantic_similarity" and r["scope"] == "overall")
+    assert row["status"] == "fail" and row["diff"] > 0
+    assert "could not be shown non-inferior" in row["reason"] and "regressed" not in row["reason"]
+
+
+def test_when_generation_metric_not_computed_then_gate_names_it_and_fails() -> None:
+    cur = _base(40)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 40, 0)
+    why = "generator openai:m is unavailable: LLM endpoint unavailable after 1 attempts"
+    for result in (comparison.current, comparison.candidate):
+        result.metrics["semantic_similarity"] = MetricResult("semantic_similarity", None, skipped=why)
+        result.metrics["rouge_l"] = MetricResult("rouge_l", None, skipped=why)
+    verdict = RegressionGate(GEN).check(comparison)
+    assert not verdict.passed
+    assert f"gate metric semantic_similarity could not be checked (current: {why}; candidate: {why})" in verdict.reasons
+    allowed = GEN.model_copy(update={"allow_unchecked": ["semantic_similarity", "rouge_l"]})
+    lenient = RegressionGate(allowed).check(comparison)
+    assert lenient.passed, lenient.reasons
+    assert [r["metric"] for r in lenient.rows if r["status"] == "unchecked"] == ["semantic_similarity", "rouge_l"]
+    assert "not checked (eval.allow_unchecked): semantic_similarity, rouge_l" in lenient.reasons[0]
+
+
+def test_when_primary_in_allow_unchecked_then_still_required() -> None:
+    cur = _base(40)
+    comparison = _pair(cur, {m: v + 0.2 for m, v in cur.items()}, 40, 0)
+    comparison.current.metrics["mrr@10"] = MetricResult("mrr@10", None, skipped="down")
+    settings = SETTINGS.model_copy(update={"allow_unchecked": ["mrr@10"]})
+    assert not RegressionGate(settings).check(comparison).passed
+
+
+def test_when_too_few_answered_cases_then_fails_unless_allowed_unchecked() -> None:
+    cur = _base(60)
+    comparison = _pair(cur, {m: np.clip(v + 0.15, 0, 1) for m, v in cur.items()}, 60, 0)
+    answers = np.random.default_rng(1).uniform(0.5, 0.9, 60)
+    comparison = _with_answers(comparison, answers, answers, answered=5)
+    strict = RegressionGate(GEN).check(comparison)
+    assert not strict.passed
+    assert "too few paired eval cases for semantic_similarity, rouge_l: 5 < min_slice_cases=20" in strict.reasons
+    allowed = GEN.model_copy(update={"allow_unchecked": ["semantic_similarity", "rouge_l"]})
+    lenient = RegressionGate(allowed).check(comparison)
+    assert lenient.passed, lenient.reasons
+    assert {r["metric"] for r in lenient.rows if r["status"] == "unchecked"} == {"semantic_similarity", "rouge_l"}

@@ -107,3 +107,89 @@ def test_compare_and_gate_on_faq(evaluator, faq_retriever, faq_cases, lead_gener
     assert stored.candidate.versions == {"embedder": "bad"}
     assert gate.check(stored) == regressed
     assert [r["scope"] for r in regressed.rows if r["status"] == "skipped"] == ["category=attefallshus-friggebod"]
+
+
+# ------------------------------------------------------------------------------ bounded generation, slow endpoints
+class _SilentServer:
+    """A TCP endpoint that accepts connections and never answers: a hung OpenAI-compatible server."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _CountingGenerator:
+    """Lead-sentence answers, counting the questions it was asked (batched through ``generate_many``)."""
+
+    version = "counting"
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.asked, self.batches = inner, [], 0
+
+    def generate(self, question, passages):  # type: ignore[no-untyped-def]
+        self.asked.append(question)
+        return self.inner.generate(question, passages)
+
+    def generate_many(self, questions, passages, *, batch_size=8):  # type: ignore[no-untyped-def]
+        self.batches += 1
+        return [self.generate(q, p) for q, p in zip(questions, passages, strict=True)]
+
+
+def test_when_max_generation_cases_then_same_subset_answered_in_batches(
+    embedder, faq_retriever, faq_cases, lead_generator  # type: ignore[no-untyped-def]
+) -> None:
+    gen = _CountingGenerator(lead_generator)
+    evaluator = Evaluator(embedder=embedder, max_generation_cases=7, generation_batch=3)
+    result = evaluator.evaluate(Configuration("c", faq_retriever, gen), faq_cases)
+    expected = sorted(c.id for c in faq_cases if c.reference_answer)[:7]
+    assert sorted(result.answers) == expected and gen.batches == 3
+    assert sorted(result.metrics["rouge_l"].per_case) == expected
+    assert len(result.metrics["mrr@10"].per_case) == len(faq_cases)  # retrieval still scored on every case
+
+
+@pytest.mark.parametrize("endpoint", ["down", "hung"])
+def test_when_openai_generator_down_or_hung_then_answer_metrics_skipped_quickly(
+    embedder, faq_retriever, faq_cases, endpoint  # type: ignore[no-untyped-def]
+) -> None:
+    import time
+
+    from retrieval.generators.openai_compat import OpenAICompatGenerator
+
+    server = _SilentServer()
+    url = server.url if endpoint == "hung" else f"http://127.0.0.1:{_closed_port()}/v1"
+    gen = OpenAICompatGenerator(url, "m", timeout_s=0.5, retries=1, backoff_s=0.05)
+    started = time.perf_counter()
+    try:
+        result = Evaluator(embedder=embedder).evaluate(Configuration("c", faq_retriever, gen), faq_cases[:10])
+    finally:
+        gen.close()
+        server.close()
+    assert time.perf_counter() - started < 20  # one failed request (with its retry) ends generation
+    for name in ("semantic_similarity", "rouge_l"):
+        assert "openai:m is unavailable" in (result.metrics[name].skipped or ""), result.metrics[name]
+    assert result.metrics["mrr@10"].value is not None
+
+
+def test_when_generator_slower_than_budget_then_skipped_with_reason(
+    embedder, faq_retriever, faq_cases, lead_generator  # type: ignore[no-untyped-def]
+) -> None:
+    import time
+
+    class Slow:
+        version = "slow"
+
+        def generate(self, question, passages):  # type: ignore[no-untyped-def]
+            time.sleep(0.2)
+            return lead_generator.generate(question, passages)
+
+    started = time.perf_counter()
+    result = Evaluator(embedder=embedder, generation_budget_s=0.5).evaluate(
+        Configuration("c", faq_retriever, Slow()), faq_cases
+    )
+    assert time.perf_counter() - started < 15
+    assert "ran past eval.generation_budget_s=0.5" in (result.metrics["rouge_l"].skipped or "")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeScrubber, HashingEmbedder
 
+from core.datasets import DatasetRepository
 from core.settings import Settings
-from core.types import Document
+from core.types import DatasetKind, Document, ModelKind, SftExample
 from flywheel.container import Container
 from flywheel.cycle import CycleSkipped
 from flywheel.jobs import JobRunner
@@ -133,3 +134,136 @@ def test_the_service_scheduler_runs_the_nightly_reindex_and_the_canary_check(set
         assert make_scheduler(c).tasks == {}
     finally:
         c.close()
+
+
+def _traffic(c: Container, questions: int) -> None:
+    """Agents ask about the documents and mark the right passage relevant (enough for contrastive pairs)."""
+    from core.types import FeedbackKind
+    from feedback.validation import FeedbackSubmission
+    from indexing.chunking import chunk_id
+
+    for i in range(questions):
+        agent = f"agent-{i % 3}"
+        result = c.router.answer(f"question {i} about subject {i % 4} answer {i % 10}", top_k=3, user_id=agent)
+        marks = {"relevant": [chunk_id(f"d{i % 10}", 0)], "irrelevant": []}
+        c.feedback_intake.submit_batch([
+            FeedbackSubmission(query_id=result.query_id, kind=FeedbackKind.THUMBS, data={"value": "up"},
+                               user_id=agent, rater_id=agent),
+            FeedbackSubmission(query_id=result.query_id, kind=FeedbackKind.RELEVANCE, data=marks, user_id=agent,
+                               rater_id=agent),
+        ])  # fmt: skip
+
+
+def test_when_too_few_eval_cases_then_skipped_before_training_in_seconds_leaving_nothing(settings: Settings) -> None:
+    import time
+
+    settings = settings.model_copy(update={"training": settings.training.model_copy(update={"min_pairs": 4})})
+    embedder = HashingEmbedder(version="base")
+    c = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    try:
+        c.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+        _traffic(c, 30)
+        collections = set(c.vector_store.list_collections())
+        started = time.perf_counter()
+        with pytest.raises(CycleSkipped) as skipped:
+            c.cycle_runner.run()
+        seconds = time.perf_counter() - started
+        assert seconds < 5, seconds
+        reason = skipped.value.reason
+        assert "of 20 eval cases" in reason and "eval.min_slice_cases" in reason and "eval.gold_set" in reason
+        cycle = c.state_store.list_cycles(limit=1)[0]
+        assert cycle.status == "skipped" and [s["name"] for s in cycle.steps] == ["reconcile", "curate"]
+        assert set(c.vector_store.list_collections()) == collections  # no candidate collection
+        assert c.registry.list() == []  # no model version
+    finally:
+        c.close()
+
+
+def test_when_gold_set_is_missing_then_cycle_fails_before_training(settings: Settings, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+    settings = settings.model_copy(
+        update={"training": settings.training.model_copy(update={"min_pairs": 4}),
+                "eval": settings.eval.model_copy(update={"gold_set": missing})}
+    )  # fmt: skip
+    embedder = HashingEmbedder(version="base")
+    c = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    try:
+        c.index_manager.reindex(settings.indexing.corpus, DOCS, embedder=embedder)
+        _traffic(c, 12)
+        from core.errors import InvalidInputError
+
+        with pytest.raises(InvalidInputError, match=r"eval\.gold_set does not exist"):
+            c.cycle_runner.run()
+        cycle = c.state_store.list_cycles(limit=1)[0]
+        assert cycle.status == "failed" and [s["name"] for s in cycle.steps] == ["reconcile", "curate"]
+        assert c.registry.list() == []
+    finally:
+        c.close()
+
+
+# -------------------------------------------------------------------------- a tuned adapter is probed before serving
+class _EchoCanaries:
+    """A fake ``Generator`` that has memorised its training rows: it completes every planted canary prefix."""
+
+    version = "v1"
+
+    def __init__(self, rows: list) -> None:  # type: ignore[type-arg]
+        self.memory = {r.query: r.target for r in rows}
+
+    def generate(self, question: str, passages: object) -> object:
+        from core.types import Answer
+
+        return Answer(text=self.memory.get(question, "I do not know."), citations=(), generator_version=self.version)
+
+
+def _sft_state(settings: Settings, rows: list) -> tuple:  # type: ignore[type-arg]
+    """A cycle state that trained a generator adapter on ``rows`` (canaries planted as the train step does)."""
+    from core.types import ModelVersion
+    from flywheel.cycle_state import Curated, CycleState, DatasetInfo
+    from flywheel.training import GENERATOR_ADAPTER
+
+    repo = DatasetRepository(settings.datasets_dir)
+    manifest = repo.write(DatasetKind.SFT, rows, event_ids=["e1"], user_ids=["u1"])
+    prepared = GENERATOR_ADAPTER.prepare(settings, rows, manifest, overrides={}, salt="cycle-1")
+    state = CycleState(curated=Curated({"sft": DatasetInfo(manifest.version, manifest.rows, 1)}))
+    state.plan.ready[ModelKind.GENERATOR_ADAPTER] = prepared
+    version = ModelVersion(ModelKind.GENERATOR_ADAPTER, "v1", "/nowhere", metrics=dict(prepared.extra_metrics))
+    state.trained[ModelKind.GENERATOR_ADAPTER] = version
+    return state, prepared, repo
+
+
+def test_when_tuned_adapter_reproduces_a_planted_canary_then_guardrail_and_verdict_fail(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from evals.report import render_report
+    from flywheel import gating
+
+    rows = [SftExample(f"how do I do thing {i}?", [f"passage {i}"], f"You do thing {i} like this.") for i in range(20)]
+    state, prepared, repo = _sft_state(settings, rows)
+    canaries = [r for r in prepared.rows if r.provenance and r.provenance[0].startswith("canary:")]
+    assert len(canaries) == settings.training.sft_canaries and "canary_seed" in prepared.extra_metrics
+    leaky = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                    candidate_generator=_EchoCanaries(prepared.rows))  # fmt: skip
+    probe = next(g for g in leaky if g.name == "memorisation_probe")
+    assert not probe.passed and probe.details["leak_rate"] == 1.0
+    assert next(g for g in leaky if g.name == "sft_set_pii").passed  # the stored SFT rows hold no PII
+    clean = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                    candidate_generator=_EchoCanaries(rows))  # fmt: skip
+    assert next(g for g in clean if g.name == "memorisation_probe").passed
+    # the report shows the leak rate, never the canary text
+    path = render_report(tmp_path / "r.html", cycle_id="c", guardrails=leaky)
+    html = path.read_text()
+    assert "leak rate 100.0%" in html
+    assert not any(c.target in html or c.target.rstrip(".").split()[-1] in html for c in canaries)
+
+
+def test_when_sft_set_holds_residual_pii_then_its_guardrail_fails(settings: Settings) -> None:
+    from flywheel import gating
+
+    rows = [SftExample(f"question {i}", ["passage"], f"answer {i}") for i in range(19)]
+    rows.append(SftExample("where do I write?", ["passage"], "Write to jane.doe@example.com for a refund."))
+    state, _prepared, repo = _sft_state(settings, rows)
+    results = gating.cycle_guardrails(state, repo=repo, scrubber=FakeScrubber(), ledger=None, settings=settings,
+                                      candidate_generator=_EchoCanaries([]))  # fmt: skip
+    pii = next(g for g in results if g.name == "sft_set_pii")
+    assert not pii.passed and pii.details["entity_counts"] == {"EMAIL_ADDRESS": 1}

@@ -40,6 +40,16 @@ def test_tiny_simulation_runs_a_cycle_and_never_trains_on_held_out(settings: Set
     assert set(cycle["timings"]["steps"]) == {"reconcile", "curate", "train", "build", "evaluate", "gate", "deploy",
                                              "report"}  # fmt: skip
     assert Path(cycle["report"]).is_file()
+    # generation measured every cycle beside retrieval: the live (extractive) generator's answers on the held-out
+    # questions, the gate's comparison answered by both arms, lifts with paired-bootstrap intervals
+    for name in ("semantic_similarity", "rouge_l"):
+        assert 0.0 < results["baseline"][name] <= 1.0 and 0.0 < cycle["metrics"][name] <= 1.0
+        lift = results["lifts"][name]
+        assert lift["n"] == 7 and lift["ci_low"] <= lift["relative"] <= lift["ci_high"]
+        assert cycle["gate_eval"][name]["current"] is not None and cycle["gate_eval"][name]["candidate"] is not None
+    html = Path(cycle["report"]).read_text()
+    assert "Generation: each arm&#x27;s answers" in html or "Generation: each arm's answers" in html
+    assert "No feedback this cycle" not in html
     for name in ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10"):
         assert 0.0 <= results["baseline"][name] <= 1.0 and 0.0 <= cycle["metrics"][name] <= 1.0
     # a rejected candidate is still measured on the held-out questions (what the gate left on the table)
