@@ -38,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routers.models",
     "api.routers.admin",
     "api.routers.metrics",
+    "api.routers.versions",
 )
 
 
