@@ -129,7 +129,7 @@ class ModelVersionPublic(BaseModel):
     parent: str | None = Field(default=None, description="the version training started from (None: the base model)")
     dataset_version: str | None = Field(default=None, description="e.g. contrastive/v3")
     provenance_hash: str | None = None
-    seed: int | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None

@@ -53,7 +53,6 @@ _KIND_LABELS = {"embedder": "embedder", "reranker": "reranker", "generator_adapt
 
 def _print_models(versions: list[dict[str, Any]]) -> None:
     """The registry as a table that fits an 80-column terminal (no important column truncated)."""
-    from rich import box
     from rich.console import Console
     from rich.table import Table
 
