@@ -156,7 +156,7 @@ class Operations:
         if not cycle.gate_verdict:
             raise ConflictError(f"cycle {cycle_id} has no gate verdict to override ({cycle.status})", cycle_id=cycle_id)
         keys = ("passed", "reasons", "rows", "overridden_by", "override_reason")
-        fields = {k: cycle.gate_verdict.get(k) for k in keys}
+        fields: dict[str, Any] = {k: cycle.gate_verdict.get(k) for k in keys}
         verdict = verdict_to_dict(override(GateVerdict(**fields), admin=admin, reason=reason))
         state.update_cycle(cycle_id, gate_verdict=verdict)
         return verdict
