@@ -162,8 +162,13 @@ def backend_of(ctx: click.Context) -> Backend:
 
 
 def timestamp(value: datetime | None) -> str:
-    """A record's time as shown in tables (seconds, ISO 8601) or ``-``."""
+    """A record's time as shown in line listings (seconds, ISO 8601) or ``-``."""
     return value.isoformat(timespec="seconds") if value else "-"
+
+
+def short_time(value: datetime | None) -> str:
+    """A record's time in a table column: ``2026-12-01 16:05`` (minutes tell versions apart) or ``-``."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def echo_json(data: Any) -> None:
@@ -350,13 +355,13 @@ def versions(
     if as_json:
         echo_json(data)
         return
-    table = Table(title=f"corpus {data['corpus']!r}")
-    for column in ("collection", "version", "points", "dim", "embedder", "created", "alias"):
-        table.add_column(column)
+    table = Table(title=f"corpus {data['corpus']!r}", box=None, padding=(0, 1), collapse_padding=True)
+    for column in ("collection", "version", "points", "dim", "embedder", "created (UTC)", "alias"):
+        table.add_column(column, no_wrap=True)
     for info in data["versions"]:
         table.add_row(
             info["name"], str(info["version"]), str(info["points"]), str(info["dim"]),
-            info["embedder_version"] or "-", timestamp(info["created_at"]),
+            info["embedder_version"] or "-", short_time(info["created_at"]),
             "<- live" if info["name"] == data["alias"] else "",
         )  # fmt: skip
     Console().print(table)
@@ -389,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["COMMANDS", "app", "backend_of", "container_of", "echo_json", "exit_code_for", "main", "settings_of",
-           "timestamp"]  # fmt: skip
+           "short_time", "timestamp"]  # fmt: skip
 
 
 if __name__ == "__main__":  # ``python -m flywheel.cli`` (tests run the worktree's code this way)

@@ -56,6 +56,8 @@ def _print_models(versions: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from flywheel.cli import short_time
+
     console = Console()
     if not versions:
         console.print("no model versions registered: `flywheel train` or `flywheel cycle`")
@@ -69,7 +71,7 @@ def _print_models(versions: list[dict[str, Any]]) -> None:
         table.add_row(
             _KIND_LABELS.get(m["kind"], m["kind"]), m["version"], m["status"], m["parent"] or "base",
             m["dataset_version"] or "-", str(metrics.get("rows", metrics.get("examples", "-"))),
-            _seconds(metrics.get("train_seconds")), _short_time(m["created_at"]),
+            _seconds(metrics.get("train_seconds")), short_time(m["created_at"]),
         )  # fmt: skip
     console.print(table)
     if any(m["kind"] == "generator_adapter" for m in versions):
@@ -78,11 +80,6 @@ def _print_models(versions: list[dict[str, Any]]) -> None:
 
 def _seconds(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "-"
-
-
-def _short_time(value: Any) -> str:
-    """``2026-12-01 16:05`` (minutes are enough to tell versions apart in a table)."""
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def _read(c: Container, kind: DatasetKind, version: int | None) -> tuple[list[Any], Any]:
