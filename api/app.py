@@ -43,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "api.routers.models",
     "api.routers.admin",
     "api.routers.metrics",
+    "api.routers.versions",
 )
 
 

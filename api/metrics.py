@@ -9,7 +9,8 @@ collide). What is exported:
   blow up the label set; unmatched paths are ``route="unmatched"``).
 - ``flywheel_queries_total{arm}``: answered queries by the arm that served them (current / candidate / shadow), the
   canary's traffic split as it happens.
-- ``flywheel_feedback_events_total{kind}``: accepted feedback events by kind.
+- ``flywheel_feedback_events_total{kind}``: newly stored feedback events by kind (an idempotent replay, which
+  stores nothing, is not counted).
 - Read from the state at scrape time: ``flywheel_jobs_active{kind, status}`` (queued / running jobs),
   ``flywheel_deployment_info{corpus, collection, embedder, reranker, generator_adapter, canary}`` (always 1; the
   labels say what is live) and ``flywheel_canary_share`` (0 without a canary). A state read that fails is logged and
@@ -55,7 +56,8 @@ class ServiceMetrics:
             "flywheel_queries", "Answered queries by the arm that served them", ["arm"], registry=self.registry
         )
         self.feedback = Counter(
-            "flywheel_feedback_events", "Accepted feedback events by kind", ["kind"], registry=self.registry
+            "flywheel_feedback_events", "Newly stored feedback events by kind (replays not counted)", ["kind"],
+            registry=self.registry,
         )
         self.registry.register(_StateCollector(container))
 

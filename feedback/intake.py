@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidInputError, NotFoundError
@@ -31,6 +32,7 @@ class IntakeResult:
 
     ids: list[str]
     created: int
+    created_kinds: dict[str, int] = field(default_factory=dict)  # newly stored events by kind (replays not counted)
 
 
 class FeedbackIntake:
@@ -51,6 +53,10 @@ class FeedbackIntake:
 
     def submit(self, submission: FeedbackSubmission) -> str:
         """Store one event; returns its id. ``NotFoundError`` (unknown query), ``InvalidInputError`` (bad fields)."""
+        return self.submit_one(submission).ids[0]
+
+    def submit_one(self, submission: FeedbackSubmission) -> IntakeResult:
+        """:meth:`submit`, returning whether the event was newly stored (``created`` 0 for an idempotent replay)."""
         problems = check(submission, max_text_chars=self._settings.max_text_chars)
         if problems:
             raise _invalid([(0, p) for p in problems], single=True)
@@ -60,20 +66,35 @@ class FeedbackIntake:
         problems = self._reference_problems(submission, queries)
         if problems:
             raise _invalid([(0, p) for p in problems], single=True)
-        return self._store_all([submission], queries).ids[0]
+        return self._store_all([submission], queries)
 
     def submit_batch(self, submissions: Sequence[FeedbackSubmission]) -> IntakeResult:
         """Store a batch atomically; ``InvalidInputError`` listing every bad item by index stores nothing."""
-        if not submissions:
+        queries = self.check_batch(list(enumerate(submissions)), total=len(submissions))
+        return self._store_all(submissions, queries)
+
+    def check_batch(
+        self,
+        items: Sequence[tuple[int, FeedbackSubmission]],
+        *,
+        total: int,
+        known_bad: Sequence[tuple[int, Problem]] = (),
+    ) -> dict[str, QueryRecord]:
+        """Check a batch's (index, submission) items: fields, then the queries and passages they refer to.
+
+        ``known_bad`` are problems found before (items the API's schema already refused), listed with the rest.
+        Raises ``InvalidInputError`` listing every bad item by index; returns the referenced queries when none is bad.
+        """
+        if total == 0:
             raise InvalidInputError("a feedback batch needs at least one event", field="events")
-        if len(submissions) > self._settings.max_batch:
+        if total > self._settings.max_batch:
             raise InvalidInputError(
-                f"a feedback batch holds at most {self._settings.max_batch} events, got {len(submissions)}",
-                field="events",
+                f"a feedback batch holds at most {self._settings.max_batch} events, got {total}", field="events"
             )
         limit = self._settings.max_text_chars
-        bad = [(i, p) for i, s in enumerate(submissions) for p in check(s, max_text_chars=limit)]
-        shaped = [(i, s) for i, s in enumerate(submissions) if all(j != i for j, _ in bad)]
+        bad = [*known_bad, *((i, p) for i, s in items for p in check(s, max_text_chars=limit))]
+        refused = {i for i, _ in bad}
+        shaped = [(i, s) for i, s in items if i not in refused]
         queries = self._queries([s for _, s in shaped])
         for i, s in shaped:
             if s.query_id not in queries:
@@ -81,8 +102,8 @@ class FeedbackIntake:
             else:
                 bad.extend((i, p) for p in self._reference_problems(s, queries))
         if bad:
-            raise _invalid(sorted(bad, key=lambda item: item[0]), single=False, total=len(submissions))
-        return self._store_all(submissions, queries)
+            raise _invalid(sorted(bad, key=lambda item: item[0]), single=False, total=total)
+        return queries
 
     def _queries(self, submissions: Sequence[FeedbackSubmission]) -> dict[str, QueryRecord]:
         wanted = {s.query_id for s in submissions}
@@ -117,7 +138,8 @@ class FeedbackIntake:
         corrections = [e.id for e in events if e.id in fresh and e.kind == FeedbackKind.CORRECTION]
         logger.info("feedback stored events=%d new=%d corrections=%d", len(ids), len(fresh), len(corrections))
         self.fast_path.on_new(corrections)
-        return IntakeResult(ids=ids, created=len(fresh))
+        kinds = Counter(str(e.kind) for e in events if e.id in fresh)
+        return IntakeResult(ids=ids, created=len(fresh), created_kinds=dict(kinds))
 
     def _events(self, submissions: Sequence[FeedbackSubmission]) -> list[FeedbackEvent]:
         """Validated events with every free-text field scrubbed (one batched scrubber pass for the whole request)."""

@@ -6,18 +6,20 @@ Exit codes (one line on stderr, never a traceback for a project error):
 
 Extension point (for every engineer): put your commands in ``flywheel/commands/<name>.py`` exposing
 ``register(app: typer.Typer) -> None`` (add commands with ``@app.command()`` or a sub-app with ``app.add_typer``),
-then add the module's dotted name to ``COMMANDS`` below (one line). Inside a command, get the composition root with
-``container_of(ctx)`` (``ctx: typer.Context`` as first parameter) and keep heavy imports inside the function body.
+then add the module's dotted name to ``COMMANDS`` below (one line). Inside a command that reads or changes state, call
+the operations through ``backend_of(ctx)`` (``ctx: typer.Context`` as first parameter): it is the data dir's running
+service over HTTP when there is one, else this process (``flywheel.client``). ``container_of(ctx)`` gives the
+in-process composition root for work that has no API. Keep heavy imports inside the function body.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pydantic
@@ -37,10 +39,13 @@ from core.errors import (
 )
 from core.runtime import ensure_offline
 from flywheel.container import Container
+from flywheel.operations import check_corpus
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from flywheel.client import Backend
 
 logger = logging.getLogger(__name__)
-
-_CORPUS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 # One line per command module (each exposes ``register(app)``).
 COMMANDS: tuple[str, ...] = (
@@ -115,15 +120,55 @@ def _root(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 
 
-def container_of(ctx: click.Context) -> Container:
-    """The process' composition root: the one passed as ``obj`` (tests), else built from the environment once."""
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings of this run: the container's (tests pass one as ``obj``), else loaded once (env, .env, toml)."""
     root = ctx.find_root()
-    if not isinstance(root.obj, Container):
+    if isinstance(root.obj, Container):
+        return root.obj.settings
+    if "flywheel.settings" not in root.meta:
         from core.settings import Settings
 
-        root.obj = Container(Settings())
+        root.meta["flywheel.settings"] = Settings()
+    settings: Settings = root.meta["flywheel.settings"]
+    return settings
+
+
+def container_of(ctx: click.Context) -> Container:
+    """The process' composition root: the one passed as ``obj`` (tests), else built from the settings once."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Container):
+        root.obj = Container(settings_of(ctx))
         root.call_on_close(root.obj.close)
     return root.obj
+
+
+def backend_of(ctx: click.Context) -> Backend:
+    """Where the command's work runs: the data dir's running service (or ``FLYWHEEL_URL``) over HTTP, else this
+    process (see :mod:`flywheel.client`). A container passed as ``obj`` (tests) always means in-process."""
+    from flywheel.client import LocalBackend, select_backend
+
+    root = ctx.find_root()
+    if "flywheel.backend" not in root.meta:
+        if isinstance(root.obj, Container):
+            backend: Backend = LocalBackend(root.obj)
+        else:
+            backend = select_backend(settings_of(ctx), lambda: container_of(ctx))
+            close = getattr(backend, "close", None)
+            if close is not None:
+                root.call_on_close(close)
+        root.meta["flywheel.backend"] = backend
+    chosen: Backend = root.meta["flywheel.backend"]
+    return chosen
+
+
+def timestamp(value: datetime | None) -> str:
+    """A record's time as shown in line listings (seconds, ISO 8601) or ``-``."""
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def short_time(value: datetime | None) -> str:
+    """A record's time in a table column: ``2026-12-01 16:05`` (minutes tell versions apart) or ``-``."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def echo_json(data: Any) -> None:
@@ -136,11 +181,7 @@ def _corpus(container: Container, corpus: str | None) -> str:
     """The corpus to use: ``--corpus`` (validated like the setting) or ``settings.indexing.corpus``."""
     if corpus is None:
         return container.settings.indexing.corpus
-    if not _CORPUS_RE.fullmatch(corpus) or "__" in corpus:
-        raise InvalidInputError(
-            f"invalid corpus name {corpus!r}: lowercase letters, digits, '-' and '_' (no '__', max 63)", field="corpus"
-        )
-    return corpus
+    return check_corpus(corpus)
 
 
 def _load_documents(
@@ -171,6 +212,20 @@ def _load_documents(
     return result.documents, {k: v for k, v in result.summary().items() if k.startswith("skipped")}
 
 
+def _refuse_beside_service(ctx: click.Context) -> None:
+    """``ConflictError`` when a service owns the data dir's store (it indexes through ``flywheel reindex``)."""
+    from flywheel.client import running_service
+
+    if isinstance(ctx.find_root().obj, Container):
+        return
+    url = running_service(settings_of(ctx))
+    if url is not None:
+        raise ConflictError(
+            f"the service at {url} owns this data dir's store: run `flywheel reindex --source PATH` (it indexes "
+            "through the service), or stop the service first"
+        )
+
+
 @app.command()
 def index(
     ctx: typer.Context,
@@ -190,6 +245,7 @@ def index(
     """
     from rich.console import Console
 
+    _refuse_beside_service(ctx)
     container = container_of(ctx)
     name = _corpus(container, corpus)
     console = Console(stderr=True)
@@ -229,24 +285,17 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="print the full result as JSON"),
 ) -> None:
     """Answer a question from the live index, with cited passages (the query is recorded)."""
-    container = container_of(ctx)
     parsed = parse_filters(filters)
-    if corpus is None or corpus == container.settings.indexing.corpus:
-        result = container.router.answer(question, top_k=top_k, filters=parsed, user_id=None, tenant=None)
-    else:
-        service = container.build_query_service(
-            embedder=container.embedder, generator=container.generator, corpus=_corpus(container, corpus)
-        )
-        result = service.answer(question, top_k=top_k, filters=parsed, user_id=None, tenant=None)
+    result = backend_of(ctx).query(question, top_k=top_k, filters=parsed, corpus=corpus)
     if as_json:
-        echo_json(result.to_dict())
+        echo_json(result)
         return
-    typer.echo(result.answer)
+    typer.echo(result["answer"])
     typer.echo("")
-    for n, citation in enumerate(result.citations, start=1):
-        snippet = " ".join(citation.text.split())[:160]
-        typer.echo(f"[{n}] {citation.doc_id} score={citation.score:.3f}  {snippet}")
-    typer.echo(f"query_id={result.query_id} index={result.index_version} embedder={result.embedder_version}")
+    for n, citation in enumerate(result["citations"], start=1):
+        snippet = " ".join(citation["text"].split())[:160]
+        typer.echo(f"[{n}] {citation['doc_id']} score={citation['score']:.3f}  {snippet}")
+    typer.echo(f"query_id={result['query_id']} index={result['index_version']} embedder={result['embedder_version']}")
 
 
 def parse_filters(items: list[str]) -> dict[str, Any] | None:
@@ -271,18 +320,41 @@ def serve(
     host: str = typer.Option(None, "--host", help="bind address; default settings.server.host"),
     port: int = typer.Option(None, "--port", min=1, max=65535, help="port; default settings.server.port"),
 ) -> None:
-    """Run the HTTP API (uvicorn); models load once at start-up. OpenAPI UI at /docs."""
+    """Run the HTTP API (uvicorn); models load once at start-up. OpenAPI UI at /docs.
+
+    While it listens, ``{data_dir}/service.json`` records its address (no key) so that the CLI and cron lines for the
+    same data dir become its clients instead of opening the store a second time; removed at a clean shutdown."""
     import uvicorn
 
-    settings = container_of(ctx).settings
+    from flywheel.client import remove_address, write_address
+
+    settings = settings_of(ctx)
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn's server, recording its address once it listens and removing it before it stops."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            bound = [s.getsockname() for srv in getattr(self, "servers", []) for s in (srv.sockets or ())]
+            if self.started and bound:
+                write_address(settings.data_dir, host=self.config.host, port=int(bound[0][1]))
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            remove_address(settings.data_dir)
+            await super().shutdown(sockets=sockets)
+
     # The API package is the top layer above ``flywheel``: uvicorn imports its factory by name.
-    uvicorn.run(
+    config = uvicorn.Config(
         "api.app:app_from_env",
         factory=True,
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level="info",
     )
+    try:
+        AnnouncingServer(config).run()
+    finally:
+        remove_address(settings.data_dir)
 
 
 @app.command()
@@ -295,29 +367,19 @@ def versions(
     from rich.console import Console
     from rich.table import Table
 
-    container = container_of(ctx)
-    name = _corpus(container, corpus)
-    infos = container.index_manager.versions(name)
-    if not infos:
-        raise NotFoundError(f"no collection versions for corpus {name!r}: run `flywheel index`", corpus=name)
-    live = container.vector_store.get_alias(name)
+    data = backend_of(ctx).versions(corpus)
     if as_json:
-        echo_json({"corpus": name, "alias": live, "versions": [_as_dict(i) for i in infos]})
+        echo_json(data)
         return
-    table = Table(title=f"corpus {name!r}")
-    for column in ("collection", "version", "points", "dim", "embedder", "created", "alias"):
-        table.add_column(column)
-    for info in infos:
-        created = info.created_at.isoformat(timespec="seconds") if info.created_at else "-"
+    table = Table(title=f"corpus {data['corpus']!r}", box=None, padding=(0, 1), collapse_padding=True)
+    for column in ("collection", "version", "points", "dim", "embedder", "created (UTC)", "alias"):
+        table.add_column(column, no_wrap=True)
+    for info in data["versions"]:
         table.add_row(
-            info.name,
-            str(info.version),
-            str(info.points),
-            str(info.dim),
-            info.embedder_version or "-",
-            created,
-            "<- live" if info.name == live else "",
-        )
+            info["name"], str(info["version"]), str(info["points"]), str(info["dim"]),
+            info["embedder_version"] or "-", short_time(info["created_at"]),
+            "<- live" if info["name"] == data["alias"] else "",
+        )  # fmt: skip
     Console().print(table)
 
 
@@ -347,4 +409,9 @@ def main(argv: list[str] | None = None) -> None:
     app(args=argv if argv is not None else sys.argv[1:], prog_name="flywheel")
 
 
-__all__ = ["COMMANDS", "app", "container_of", "echo_json", "exit_code_for", "main"]
+__all__ = ["COMMANDS", "app", "backend_of", "container_of", "echo_json", "exit_code_for", "main", "settings_of",
+           "short_time", "timestamp"]  # fmt: skip
+
+
+if __name__ == "__main__":  # ``python -m flywheel.cli`` (tests run the worktree's code this way)
+    main()

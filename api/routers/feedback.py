@@ -7,25 +7,25 @@ request stores nothing. Corrections are approved / revoked by admins (RAG fast p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.deps import Admin, Agent, ContainerDep, MetricsDep, Reader, principal_id, require_json
+from api.metrics import ServiceMetrics
 from api.schemas.feedback import (
     COMMON_FIELDS,
     CorrectionPublic,
     FeedbackAccepted,
     FeedbackBatchAccepted,
-    FeedbackBatchCreate,
     FeedbackCreate,
     FeedbackPublic,
 )
 from core.types import FeedbackEvent, FeedbackKind
 from core.validation import no_nul
 from feedback.store import CorrectionRecord, CorrectionState
-from feedback.validation import FeedbackSubmission
+from feedback.validation import FeedbackSubmission, Problem
 
 router = APIRouter(tags=["feedback"])
 
@@ -47,6 +47,12 @@ def _submission(body: FeedbackCreate, *, principal: str, idempotency_key: str | 
     )
 
 
+def _count_stored(metrics: ServiceMetrics, created_kinds: dict[str, int]) -> None:
+    """Count newly stored events only (an idempotent replay stores nothing and is not counted)."""
+    for kind, count in created_kinds.items():
+        metrics.feedback.labels(kind).inc(count)
+
+
 @router.post("/v1/feedback", status_code=201, response_model=FeedbackAccepted, dependencies=[Depends(require_json)])
 def submit_feedback(
     body: FeedbackCreate,
@@ -61,16 +67,48 @@ def submit_feedback(
     another body it is a 409; another key's same Idempotency-Key is a separate event.
     """
     submission = _submission(body, principal=principal_id(principal), idempotency_key=idempotency_key)
-    accepted = FeedbackAccepted(id=container.feedback_intake.submit(submission))
-    metrics.feedback.labels(body.kind).inc()
-    return accepted
+    result = container.feedback_intake.submit_one(submission)
+    _count_stored(metrics, result.created_kinds)
+    return FeedbackAccepted(id=result.ids[0])
+
+
+_EVENT = TypeAdapter(FeedbackCreate)
+_EVENT_SCHEMA = {  # the single event's schema; its variants are components already (POST /v1/feedback uses them)
+    k: v for k, v in _EVENT.json_schema(ref_template="#/components/schemas/{model}").items() if k != "$defs"
+}
+
+
+class FeedbackBatchBody(BaseModel):
+    """Up to ``settings.feedback.max_batch`` events (each as in ``POST /v1/feedback``), stored all-or-none.
+
+    The events are validated one by one (:func:`_parse_events`) so that one 422 lists every bad item: schema errors
+    and unknown queries or passages alike."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(min_length=1, json_schema_extra={"items": _EVENT_SCHEMA})
+
+
+def _parse_events(raw: list[dict[str, Any]]) -> tuple[list[tuple[int, Any]], list[tuple[int, Problem]]]:
+    """Each event through the schema: the valid ones with their index, and every schema problem by index."""
+    parsed, bad = [], []
+    for i, item in enumerate(raw):
+        try:
+            parsed.append((i, _EVENT.validate_python(item)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(part) for part in err.get("loc", ())]
+                if loc and loc[0] == str(item.get("kind")):
+                    loc = loc[1:]  # the discriminator's branch name is not a field
+                bad.append((i, Problem(".".join(loc) or "kind", err.get("msg", "invalid"))))
+    return parsed, bad
 
 
 @router.post(
     "/v1/feedback:batch", status_code=201, response_model=FeedbackBatchAccepted, dependencies=[Depends(require_json)]
 )
 def submit_feedback_batch(
-    body: FeedbackBatchCreate,
+    body: FeedbackBatchBody,
     container: ContainerDep,
     metrics: MetricsDep,
     principal: Agent,
@@ -78,13 +116,16 @@ def submit_feedback_batch(
 ) -> FeedbackBatchAccepted:
     """Store a batch all-or-none; 422 lists every bad item by index. A header key scopes per-item keys ``{key}:{i}``."""
     caller = principal_id(principal)
-    submissions = [
-        _submission(event, principal=caller, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None)
-        for i, event in enumerate(body.events)
+    parsed, schema_bad = _parse_events(body.events)
+    items = [
+        (i, _submission(event, principal=caller, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None))
+        for i, event in parsed
     ]
-    result = container.feedback_intake.submit_batch(submissions)
-    for event in body.events:
-        metrics.feedback.labels(event.kind).inc()
+    intake = container.feedback_intake
+    if schema_bad:  # raises, listing the schema problems with those the store finds in the other items
+        intake.check_batch(items, total=len(body.events), known_bad=schema_bad)
+    result = intake.submit_batch([s for _, s in items])
+    _count_stored(metrics, result.created_kinds)
     return FeedbackBatchAccepted(ids=result.ids, created=result.created)
 
 

@@ -8,32 +8,21 @@ from fastapi import APIRouter, Depends, Path
 
 from api.deps import Admin, ContainerDep, require_json
 from api.schemas.feedback import KeyCreate, KeyCreated, KeyPublic
-from feedback.store import ApiKeyRecord
+from flywheel.operations import Operations
 
 router = APIRouter(tags=["keys"])
-
-
-def _public(record: ApiKeyRecord) -> KeyPublic:
-    return KeyPublic(
-        id=record.id,
-        name=record.name,
-        role=record.role.value,
-        created_at=record.created_at,
-        revoked_at=record.revoked_at,
-    )
 
 
 @router.post("/v1/keys", status_code=201, response_model=KeyCreated, dependencies=[Depends(require_json)])
 def create_key(body: KeyCreate, container: ContainerDep, principal: Admin) -> KeyCreated:
     """Create a key with a role; the response carries the raw key, which is never shown again."""
-    record, raw = container.api_keys.create(body.role, name=body.name)
-    return KeyCreated(**_public(record).model_dump(), key=raw)
+    return KeyCreated(**Operations(container).create_key(body.role, name=body.name))
 
 
 @router.get("/v1/keys", response_model=list[KeyPublic])
 def list_keys(container: ContainerDep, principal: Admin) -> list[KeyPublic]:
     """Every key (hashes stay in the store; no raw keys)."""
-    return [_public(r) for r in container.api_keys.list()]
+    return [KeyPublic(**r) for r in Operations(container).list_keys()]
 
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyPublic)
@@ -41,4 +30,4 @@ def revoke_key(
     key_id: Annotated[str, Path(min_length=1, max_length=64)], container: ContainerDep, principal: Admin
 ) -> KeyPublic:
     """Revoke a key: later requests with it get 401. 404 unknown, 409 already revoked."""
-    return _public(container.api_keys.revoke(key_id))
+    return KeyPublic(**Operations(container).revoke_key(key_id))

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import ContainerDep, Reader
+from flywheel.operations import Operations
 
 router = APIRouter(tags=["lineage"])
 
@@ -21,4 +22,4 @@ def get_lineage(
     depth: Annotated[int, Query(ge=1, le=8)] = 8,
 ) -> dict[str, Any]:
     """Upstream and downstream nodes (kind, id, relation, depth). 404 when nothing is recorded for the node."""
-    return container.lineage.trace(kind, node_id, depth=depth).to_json()
+    return Operations(container).lineage(kind, node_id, depth=depth)

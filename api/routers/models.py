@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path
 
 from api.deps import ContainerDep, Reader
 from api.schemas.loop import ModelVersionPublic
-from core.types import ModelKind, ModelStatus, ModelVersion
+from core.types import ModelKind, ModelStatus
+from flywheel.operations import Operations
 
 router = APIRouter(tags=["models"])
 
@@ -23,7 +24,8 @@ def list_models(
     status: ModelStatus | None = None,
 ) -> list[ModelVersionPublic]:
     """Registered versions, by kind then oldest first; ``kind`` and ``status`` filter (an unknown value is a 422)."""
-    return [_public(v) for v in container.registry.list(kind, status=status)]
+    found = Operations(container).models(kind.value if kind else None, status.value if status else None)
+    return [ModelVersionPublic(**m) for m in found]
 
 
 @router.get("/v1/models/{kind}/{version}", response_model=ModelVersionPublic)
@@ -34,12 +36,4 @@ def get_model(
     principal: Reader,
 ) -> ModelVersionPublic:
     """One version (404 when it does not exist)."""
-    return _public(container.registry.get(kind, version))
-
-
-def _public(version: ModelVersion) -> ModelVersionPublic:
-    return ModelVersionPublic(
-        kind=version.kind.value, version=version.version, status=version.status.value, parent=version.parent,
-        dataset_version=version.dataset_version, provenance_hash=version.provenance_hash, seed=version.seed,
-        config=dict(version.config), metrics=dict(version.metrics), created_at=version.created_at,
-    )  # fmt: skip
+    return ModelVersionPublic(**Operations(container).model(kind.value, version))

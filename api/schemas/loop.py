@@ -84,6 +84,16 @@ class RollbackRequest(BaseModel):
     reason: str = Field(default="manual rollback", min_length=1, max_length=2000)
 
 
+class CurateRequest(BaseModel):
+    """``POST /v1/admin/curate``: every field optional (defaults: the settings')."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    corpus: str | None = Field(default=None, min_length=1, max_length=63, description="default indexing.corpus")
+    holdout_share: float | None = Field(default=None, gt=0.0, lt=1.0, description="default eval.holdout_share")
+    seed: int | None = Field(default=None, description="hold-out hash seed; default training.seed")
+
+
 class OverrideRequest(BaseModel):
     """``POST /v1/admin/cycles/{id}/override``: mark a failed gate verdict passed, with the reason."""
 
@@ -119,7 +129,7 @@ class ModelVersionPublic(BaseModel):
     parent: str | None = Field(default=None, description="the version training started from (None: the base model)")
     dataset_version: str | None = Field(default=None, description="e.g. contrastive/v3")
     provenance_hash: str | None = None
-    seed: int | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None

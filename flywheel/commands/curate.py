@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
-
-if TYPE_CHECKING:
-    from feedback.curation import CurationReport
 
 
 def register(app: typer.Typer) -> None:
@@ -22,41 +19,23 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the report as JSON"),
     ) -> None:
         """Curate the feedback log into datasets; exits 2 when there are too few events, 7 when PII blocked a set."""
-        from core.datasets import DatasetRepository
-        from core.errors import GuardrailViolationError, InvalidInputError
-        from feedback.curation import Curator
-        from flywheel.cli import container_of, echo_json
+        from core.errors import GuardrailViolationError
+        from flywheel.cli import backend_of, echo_json
 
-        c = container_of(ctx)
-        name = corpus or c.settings.indexing.corpus
-        if holdout_share is not None and not 0.0 < holdout_share < 1.0:
-            raise InvalidInputError("--holdout-share must be strictly between 0 and 1", field="holdout_share")
-        curator = Curator(
-            c.feedback_store,
-            DatasetRepository(c.settings.datasets_dir),
-            scrubber=c.scrubber,
-            embedder=c.embedder,
-            passages=c.passage_index,
-        )
-        report = curator.curate(
-            name,
-            holdout_share=holdout_share if holdout_share is not None else c.settings.eval.holdout_share,
-            seed=seed if seed is not None else c.settings.training.seed,
-        )
+        data = backend_of(ctx).curate(corpus=corpus, holdout_share=holdout_share, seed=seed)
         if json_out:
-            echo_json(report.as_dict())
+            echo_json(data)
         else:
-            _print(report)
-        if report.refused:
-            kinds = ", ".join(sorted(report.refused))
-            raise GuardrailViolationError(f"residual PII found; datasets not written: {kinds}", refused=report.refused)
+            _print(data)
+        if data["refused"]:
+            kinds = ", ".join(sorted(data["refused"]))
+            raise GuardrailViolationError(f"residual PII found; datasets not written: {kinds}", refused=data["refused"])
 
 
-def _print(report: CurationReport) -> None:
+def _print(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    data = report.as_dict()
     table = Table(title=f"curated corpus {data['corpus']!r}: {data['events']} events, {data['queries']} queries")
     table.add_column("dataset")
     table.add_column("version", justify="right")

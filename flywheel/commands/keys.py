@@ -1,4 +1,5 @@
-"""``flywheel keys create|list|revoke``: manage API keys (the raw key is printed once, at creation)."""
+"""``flywheel keys create|list|revoke``: manage API keys (the raw key is printed once, at creation); through the
+data dir's running service when there is one (that needs an admin key: ``FLYWHEEL_API_KEY`` or the bootstrap key)."""
 
 from __future__ import annotations
 
@@ -15,32 +16,32 @@ def create(
     json_out: bool = typer.Option(False, "--json", help="print id, role and key as JSON"),
 ) -> None:
     """Create a key and print it once (only its sha256 is stored)."""
-    from flywheel.cli import container_of, echo_json
+    from flywheel.cli import backend_of, echo_json
 
-    record, raw = container_of(ctx).api_keys.create(role, name=name)
+    created = backend_of(ctx).create_key(role, name=name)
     if json_out:
-        echo_json({"id": record.id, "role": record.role.value, "name": record.name, "key": raw})
+        echo_json({k: created[k] for k in ("id", "role", "name", "key")})
     else:
-        typer.echo(f"key id {record.id} (role {record.role.value}); store this key now, it is not shown again:")
-        typer.echo(raw)
+        typer.echo(f"key id {created['id']} (role {created['role']}); store this key now, it is not shown again:")
+        typer.echo(created["key"])
 
 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
     """List keys (id, role, name, created, revoked)."""
-    from flywheel.cli import container_of
+    from flywheel.cli import backend_of
 
-    for record in container_of(ctx).api_keys.list():
-        revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
-        typer.echo(f"{record.id}\t{record.role.value}\t{record.name}\t{record.created_at.isoformat()}\t{revoked}")
+    for record in backend_of(ctx).list_keys():
+        revoked = record["revoked_at"].isoformat() if record["revoked_at"] else "-"
+        typer.echo(f"{record['id']}\t{record['role']}\t{record['name']}\t{record['created_at'].isoformat()}\t{revoked}")
 
 
 @keys_app.command("revoke")
 def revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="the key id shown by create / list")) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from flywheel.cli import container_of
+    from flywheel.cli import backend_of
 
-    container_of(ctx).api_keys.revoke(key_id)
+    backend_of(ctx).revoke_key(key_id)
     typer.echo(f"revoked {key_id}")
 
 

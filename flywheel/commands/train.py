@@ -31,39 +31,49 @@ def models(
     status: str = typer.Option(None, "--status", help="candidate | active | retired (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print the versions as JSON"),
 ) -> None:
-    """List registered model versions: status, parent, dataset, headline training metrics."""
-    import dataclasses
+    """List registered model versions: status, parent, dataset, headline training metrics (fits 80 columns)."""
+    from flywheel.cli import backend_of, echo_json
 
+    versions = backend_of(ctx).models(kind, status)
+    if as_json:
+        echo_json(versions)
+        return
+    _print_models(versions)
+
+
+# Short labels so the table fits 80 columns; the caption says what they stand for.
+_KIND_LABELS = {"embedder": "embedder", "reranker": "reranker", "generator_adapter": "generator"}
+
+
+def _print_models(versions: list[dict[str, Any]]) -> None:
+    """The registry as a table that fits an 80-column terminal (no important column truncated)."""
     from rich.console import Console
     from rich.table import Table
 
-    from core.errors import InvalidInputError
-    from core.types import ModelKind, ModelStatus
-    from flywheel.cli import container_of, echo_json
+    from flywheel.cli import short_time
 
-    def parse(enum: Any, value: str | None, field: str) -> Any:
-        try:
-            return enum(value) if value is not None else None
-        except ValueError:
-            choices = ", ".join(e.value for e in enum)
-            raise InvalidInputError(f"{field} must be one of {choices}; got {value!r}", field=field) from None
-
-    c = container_of(ctx)
-    versions = c.registry.list(parse(ModelKind, kind, "kind"), status=parse(ModelStatus, status, "status"))
-    if as_json:
-        echo_json([{k: v for k, v in dataclasses.asdict(m).items() if k != "path"} for m in versions])
+    console = Console()
+    if not versions:
+        console.print("no model versions registered: `flywheel train` or `flywheel cycle`")
         return
-    table = Table(title="model versions")
-    for column in ("kind", "version", "status", "parent", "dataset", "train s", "rows / steps", "created"):
-        table.add_column(column)
+    table = Table(title="model versions", box=None, padding=(0, 1), collapse_padding=True, caption_justify="left",
+                  caption="ver: version; from: the version it was trained from; secs: training time")  # fmt: skip
+    for column in ("kind", "ver", "status", "from", "dataset", "rows", "secs", "created (UTC)"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("rows", "secs") else "left")
     for m in versions:
-        size = m.metrics.get("rows", m.metrics.get("examples", "-"))
+        metrics = m["metrics"]
         table.add_row(
-            m.kind.value, m.version, m.status.value, m.parent or "base", m.dataset_version or "-",
-            str(m.metrics.get("train_seconds", "-")), f"{size} / {m.metrics.get('steps', '-')}",
-            m.created_at.isoformat(timespec="seconds"),
+            _KIND_LABELS.get(m["kind"], m["kind"]), m["version"], m["status"], m["parent"] or "base",
+            m["dataset_version"] or "-", str(metrics.get("rows", metrics.get("examples", "-"))),
+            _seconds(metrics.get("train_seconds")), short_time(m["created_at"]),
         )  # fmt: skip
-    Console().print(table if versions else "no model versions registered: `flywheel train` or `flywheel cycle`")
+    console.print(table)
+    if any(m["kind"] == "generator_adapter" for m in versions):
+        console.print("generator: the LoRA generator adapter (kind generator_adapter)")
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else "-"
 
 
 def _report(version: Any, as_json: bool) -> None:

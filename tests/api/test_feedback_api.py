@@ -161,8 +161,10 @@ def test_when_batch_has_bad_items_then_422_lists_every_index_and_nothing_stored(
         {"query_id": "missing", "kind": "used"},
         {"query_id": qid, "kind": "comment", "text": "y" * 400},
     ]
-    schema_bad = _problem(client.post("/v1/feedback:batch", json={"events": events}, headers=keys["agent"]), 422)
-    assert "events.1" in schema_bad["detail"]
+    every_bad = _problem(client.post("/v1/feedback:batch", json={"events": events}, headers=keys["agent"]), 422)
+    # a schema error (1) does not hide the unknown query (2) nor the over-long text (3): every bad item is listed
+    assert [(e["index"], e["field"]) for e in every_bad["errors"]] == [(1, "value"), (2, "query_id"), (3, "data.text")]
+    assert "3 of 4 events are invalid (indexes 1, 2, 3)" in every_bad["detail"]
     intake_bad = _problem(
         client.post("/v1/feedback:batch", json={"events": [events[0], events[2], events[3]]}, headers=keys["agent"]),
         422,
@@ -227,3 +229,23 @@ def test_when_key_revoked_then_it_gets_401(client: TestClient) -> None:
     _problem(client.delete("/v1/keys/nope", headers=ADMIN), 404)
     _problem(client.post("/v1/keys", json={"role": "boss", "name": "x"}, headers=ADMIN), 422)
     assert created["id"] in [k["id"] for k in client.get("/v1/keys", headers=ADMIN).json()]
+
+
+def _feedback_metric(client: TestClient, kind: str) -> float:
+    text = client.get("/metrics", headers=ADMIN).text
+    series = f'flywheel_feedback_events_total{{kind="{kind}"}} '
+    found = [line for line in text.splitlines() if line.startswith(series)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_the_feedback_metric_counts_stored_events_never_idempotent_replays(client: TestClient, keys: dict) -> None:
+    qid = _ask(client, keys["agent"])["query_id"]
+    before = _feedback_metric(client, "copied")
+    headers = {**keys["agent"], "Idempotency-Key": "metric-replay"}
+    for _ in range(3):  # one event stored, two replays
+        assert client.post("/v1/feedback", json={"query_id": qid, "kind": "copied"}, headers=headers).status_code == 201
+    batch = {"events": [{"query_id": qid, "kind": "copied"}, {"query_id": qid, "kind": "copied"}]}
+    for _ in range(2):  # two stored, then the same two replayed
+        response = client.post("/v1/feedback:batch", json=batch, headers={**keys["agent"], "Idempotency-Key": "mb"})
+        assert response.status_code == 201
+    assert _feedback_metric(client, "copied") - before == 3

@@ -102,3 +102,20 @@ def test_models_command_lists_versions_as_json_and_table_and_refuses_an_unknown_
     assert table.exit_code == 0 and "active" in table.stdout and "candidate" not in table.stdout
     bad = runner.invoke(app, ["models", "--kind", "tokenizer"], obj=container)
     assert bad.exit_code == 2 and bad.stderr.startswith("error: kind must be one of embedder")
+
+
+def test_the_models_table_fits_80_columns_without_cutting_a_column(container: Container) -> None:
+    with container.registry.staging(ModelKind.GENERATOR_ADAPTER) as work:
+        (work / "adapter").mkdir()
+        (work / "adapter" / "weights.txt").write_text("adapter")
+        container.registry.register(
+            ModelKind.GENERATOR_ADAPTER, work / "adapter", datasets=[DatasetRef("sft", 12, "h", ())],
+            metrics={"examples": 12345, "train_seconds": 1234.5},
+        )  # fmt: skip
+    table = CliRunner().invoke(app, ["models"], obj=container, env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in table.stdout  # nothing cut: kinds, statuses, datasets and times are whole
+    for whole in ("embedder", "generator", "candidate", "active", "contrastive/v2", "sft/v12", "12345", "1234"):
+        assert whole in table.stdout, whole
