@@ -49,7 +49,7 @@ def _build_analyzer(settings: PiiSettings) -> Any:
     except OSError as exc:  # spaCy raises OSError for a model package that is not installed
         raise UpstreamUnavailableError(f"spaCy model {settings.spacy_model!r} is not installed") from exc
     # Presidio reads tokens, lemmas and entities; the dependency parser costs ~15% of the pipeline and feeds none.
-    for pipeline in nlp_engine.nlp.values():
+    for pipeline in getattr(nlp_engine, "nlp", {}).values():  # SpacyNlpEngine: lang_code -> spacy.Language
         if "parser" in pipeline.pipe_names:
             pipeline.disable_pipe("parser")
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[settings.language])
