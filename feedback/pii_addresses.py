@@ -194,7 +194,7 @@ class LatinAddressRecognizer(EntityRecognizer):  # type: ignore[misc]
         """One finding per address-like run (see :func:`address_runs`)."""
         if "STREET_ADDRESS" not in entities:
             return []
-        return [RecognizerResult("STREET_ADDRESS", s, e, 0.75) for s, e in address_runs(text)]
+        return [RecognizerResult("STREET_ADDRESS", s, e, 0.9) for s, e in address_runs(text)]
 
 
 def address_runs(text: str) -> list[tuple[int, int]]:
