@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.validation import NulFreeModel
 
-FilterValue = str | int | bool
-FilterSpec = dict[str, FilterValue | list[FilterValue]]
+# No NUL characters in stored text (PostgreSQL text cannot hold them): 422 on every backend alike.
+NoNul = r"^[^\x00]*$"
+FilterValue = Annotated[str, StringConstraints(pattern=NoNul, max_length=500)] | int | bool
+# Metadata keys: letters, digits, '_' and '-' (the store reads a key as a JSON path; anything else is refused, 422).
+FilterKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")]
+FilterSpec = dict[FilterKey, FilterValue | list[FilterValue]]
 
 
 class QueryRequest(NulFreeModel):
@@ -18,11 +22,15 @@ class QueryRequest(NulFreeModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, description="the question; at most settings.retrieval.max_question_chars")
+    question: str = Field(
+        min_length=1, pattern=NoNul, description="the question; at most settings.retrieval.max_question_chars"
+    )
     top_k: int = Field(default=5, ge=1, le=50, description="number of passages to retrieve and cite")
     filters: FilterSpec | None = Field(default=None, description="metadata field -> value or list of values")
-    user_id: str | None = Field(default=None, max_length=200, description="pseudonymous user id (sticky canary)")
-    tenant: str | None = Field(default=None, max_length=200, description="tenant / team, for slicing")
+    user_id: str | None = Field(
+        default=None, max_length=128, pattern=NoNul, description="pseudonymous user id (sticky canary)"
+    )
+    tenant: str | None = Field(default=None, max_length=128, pattern=NoNul, description="tenant / team, for slicing")
 
 
 class CitationPublic(BaseModel):

@@ -68,6 +68,8 @@ def _edge_errors(action: str, name: str) -> Iterator[None]:
             raise StorageUnavailableError(f"{action} {name}: {message}", reason=exhausted, retry_after_s=60) from exc
         if "dimension" in message.lower():
             raise InvalidInputError(f"{action} {name}: {message}", field="vector") from exc
+        if "invalid json path" in message.lower():
+            raise InvalidInputError(f"{action} {name}: invalid filter key", field="filter") from exc
         if "WouldBlock" in message:
             raise ConflictError(f"collection {name} is open in another process") from exc
         raise StorageError(f"{action} {name} failed: {message}") from exc
@@ -355,15 +357,15 @@ class EdgeVectorStore:
         if top_k < 1:
             raise InvalidInputError(f"top_k must be >= 1, got {top_k}", field="top_k")
         handle = self._shard(name)
-        request = qe.SearchRequest(
-            query=qe.Query.Nearest(vector_list(vector, dim=handle.dim)),
-            limit=top_k,
-            filter=edge_filter(filter),
-            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, top_k), exact=exact),
-            with_payload=True,
-            with_vector=False,
-        )
         with _edge_errors("search", name):
+            request = qe.SearchRequest(
+                query=qe.Query.Nearest(vector_list(vector, dim=handle.dim)),
+                limit=top_k,
+                filter=edge_filter(filter),
+                params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, top_k), exact=exact),
+                with_payload=True,
+                with_vector=False,
+            )
             hits = handle.shard.search(request)
         return [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
 

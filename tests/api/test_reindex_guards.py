@@ -4,7 +4,6 @@ and a (re)index that would drop most of the live corpus needs ``allow_shrink`` (
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,7 @@ def test_when_a_build_drops_most_of_the_live_corpus_then_refused_unless_allowed(
     manager.reindex("kb", _docs(10), embedder=hashing_embedder)
     manager.reindex("kb", _docs(5), embedder=hashing_embedder)  # drops exactly half: allowed
     with pytest.raises(InvalidInputError) as info:
-        manager.reindex("kb", [Document("etc", "root:x:0:0")] + _docs(2), embedder=hashing_embedder)
+        manager.reindex("kb", [Document("etc", "root:x:0:0"), *_docs(2)], embedder=hashing_embedder)
     assert "allow_shrink" in info.value.message and info.value.detail["dropped"] == 3
     assert store.get_alias("kb") == "kb__v2" and "kb__v3" not in store.list_collections()
     report = manager.reindex("kb", [Document("etc", "root:x:0:0")], embedder=hashing_embedder, allow_shrink=True)
