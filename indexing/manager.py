@@ -30,6 +30,7 @@ from core.errors import ConflictError, FlywheelError, InvalidInputError, NotFoun
 from core.ports import Embedder, ProgressCallback, VectorStore
 from core.types import Chunk, CollectionInfo, Document, Metadata, Point, collection_name, parse_collection_name
 from indexing.building import (
+    OPTIMIZE_MIN_POINTS,
     ReindexReport,
     SupportsOptimize,
     copy_unchanged,
@@ -194,9 +195,9 @@ class IndexManager:
                 self.store, self.chunker, name, plan.to_embed, embedder=embedder, progress=show_progress,
                 on_progress=on_progress,
             )  # fmt: skip
-            if isinstance(self.store, SupportsOptimize):
-                self.store.optimize(name)
             chunks = self.store.count(name)
+            if isinstance(self.store, SupportsOptimize) and chunks >= OPTIMIZE_MIN_POINTS:
+                self.store.optimize(name)
             if chunks != plan.reused_chunks + embedded:
                 raise StorageError(f"collection {name} holds {chunks} points, expected {plan.reused_chunks + embedded}")
             self.catalog.put(
