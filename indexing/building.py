@@ -2,7 +2,8 @@
 
 Contract: :func:`copy_unchanged` streams the live version's points and copies (id, payload, vector) of every document
 whose ``doc_hash`` matches and whose chunks are all present; everything else is left for :func:`embed_into`, which
-chunks, embeds in batches of :data:`EMBED_BATCH` and upserts. Payload = ``{"text": chunk text, **chunk metadata}``.
+chunks, embeds in batches of :data:`EMBED_BATCH` (longest chunks first) and upserts :data:`WRITE_BATCH` points at a
+time. Payload = ``{"text": chunk text, **chunk metadata}``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from core.types import Chunk, Document, Metadata, Point
 from indexing.chunking import Chunker
 from indexing.loaders import RESERVED_METADATA_KEYS
 
-EMBED_BATCH = 256  # chunks per embed + upsert round: the grain of progress reports and cancellation
+EMBED_BATCH = 256  # chunks per embed round: the grain of progress reports and cancellation
+WRITE_BATCH = 2048  # points per store upsert while building (each upsert flushes to disk)
+
+
+#: Below this many points a collection is not optimised after a build: an exact scan is as fast as HNSW there
+#: (~1 ms per query at 20,000 x 384-d on qdrant-edge) and exact, while the HNSW build costs ~0.5 CPU-ms per point.
+OPTIMIZE_MIN_POINTS = 50_000
 
 
 @runtime_checkable
@@ -127,6 +134,32 @@ def copy_unchanged(
     return plan
 
 
+class _BufferedWriter:
+    """Collects points and upserts them :data:`WRITE_BATCH` at a time (each store upsert ends with a flush to disk,
+    which costs wall time per call, not per point); the rest is written when the block exits without an error."""
+
+    def __init__(self, store: VectorStore, name: str) -> None:
+        self._store, self._name = store, name
+        self._pending: list[Point] = []
+
+    def __enter__(self) -> _BufferedWriter:
+        return self
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        self._pending.extend(points)
+        if len(self._pending) >= WRITE_BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        if self._pending:
+            self._store.upsert(self._name, self._pending)
+            self._pending = []
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:  # a failed or cancelled build is dropped: nothing more to write
+            self._write()
+
+
 def embed_into(
     store: VectorStore,
     chunker: Chunker,
@@ -144,13 +177,18 @@ def embed_into(
     ``on_progress(done, total)`` is called in chunks after every batch (a job's progress and heartbeat); whatever it
     raises stops the build.
     """
-    chunks = chunker.chunk(documents)
+    # longest first over the whole build (as SentenceTransformer.encode sorts within one call): batches of similar
+    # length pad less than batches drawn from each EMBED_BATCH window
+    chunks = sorted(chunker.chunk(documents), key=lambda c: len(c.text), reverse=True)
     if not chunks:
         return 0, 0.0
     from tqdm.auto import tqdm
 
     embed_seconds = 0.0
-    with tqdm(total=len(chunks), desc=f"embedding {name}", unit="chunk", disable=not progress) as bar:
+    with (
+        tqdm(total=len(chunks), desc=f"embedding {name}", unit="chunk", disable=not progress) as bar,
+        _BufferedWriter(store, name) as writer,
+    ):
         for start in range(0, len(chunks), EMBED_BATCH):
             part = chunks[start : start + EMBED_BATCH]
             t0 = time.perf_counter()
@@ -161,7 +199,7 @@ def embed_into(
                 Point(id=c.id, vector=v, payload=_payload(c), sparse=s)
                 for c, v, s in zip(part, vectors, keywords, strict=True)
             ]
-            store.upsert(name, points)
+            writer.upsert(points)
             bar.update(len(part))
             if on_progress is not None:
                 on_progress(start + len(part), len(chunks))
@@ -170,6 +208,7 @@ def embed_into(
 
 __all__ = [
     "EMBED_BATCH",
+    "OPTIMIZE_MIN_POINTS",
     "BuildPlan",
     "ReindexReport",
     "SupportsOptimize",

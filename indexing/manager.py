@@ -39,6 +39,7 @@ from core.types import (
     parse_collection_name,
 )
 from indexing.building import (
+    OPTIMIZE_MIN_POINTS,
     BuildPlan,
     ReindexReport,
     SupportsOptimize,
@@ -231,11 +232,11 @@ class IndexManager:
             )  # fmt: skip
             asked = question_points(list(docs.values()), embedder=embedder, sparse_encoder=self.sparse_encoder)
             self.store.upsert(name, asked)
-            if isinstance(self.store, SupportsOptimize):
-                self.store.optimize(name)
             chunks = self.store.count(name)
-            if chunks != plan.reused_chunks + embedded + len(asked):
-                expected = plan.reused_chunks + embedded + len(asked)
+            if isinstance(self.store, SupportsOptimize) and chunks >= OPTIMIZE_MIN_POINTS:
+                self.store.optimize(name)
+            expected = plan.reused_chunks + embedded + len(asked)
+            if chunks != expected:
                 raise StorageError(f"collection {name} holds {chunks} points, expected {expected}")
             self.catalog.put(
                 CatalogEntry.new(name, embedder_version=embedder.version, dim=embedder.dim,
