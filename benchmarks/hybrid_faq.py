@@ -71,20 +71,21 @@ def retrieval_ab(store: Any, embedder: Any, encoder: Any, faq: list[dict], args:
     from core.types import HybridParams
 
     qvec = dict(zip([r["id"] for r in faq], embedder.embed_queries([r["q"] for r in faq]), strict=True))
-    per_seed: dict[str, list[float]] = {"dense": [], **{f"hybrid@{w}": [] for w in args.weights}}
+    arms = [(m, w) for m in args.methods for w in args.weights]
+    per_seed: dict[str, list[float]] = {"dense": [], **{f"{m}@{w}": [] for m, w in arms}}
     for seed in range(args.seeds):
         rows = held_out(faq, seed)
         wanted = [r["id"] for r in rows]
         dense = [[h.payload["doc_id"] for h in store.search("faq__v1", qvec[r["id"]], top_k=10)] for r in rows]
         per_seed["dense"].append(mrr_at_10(dense, wanted))
-        for weight in args.weights:
-            params = HybridParams(sparse_weight=weight, rrf_k=args.rrf_k, candidates=args.candidates)
+        for method, weight in arms:
+            params = HybridParams(sparse_weight=weight, rrf_k=args.rrf_k, candidates=args.candidates, method=method)
             ranked = [
                 [h.payload["doc_id"] for h in store.hybrid_search(
                     "faq__v1", qvec[r["id"]], encoder.encode_query(r["q"]), top_k=10, params=params)]
                 for r in rows
             ]  # fmt: skip
-            per_seed[f"hybrid@{weight}"].append(mrr_at_10(ranked, wanted))
+            per_seed[f"{method}@{weight}"].append(mrr_at_10(ranked, wanted))
     spread = max(per_seed["dense"]) - min(per_seed["dense"])
     summary: dict[str, Any] = {"seeds": args.seeds, "dense_mrr10_spread": round(spread, 4)}
     for arm, values in per_seed.items():
@@ -104,8 +105,9 @@ def load_generator(path: str | None, embedder: Any) -> Any:
     else:
         spec = importlib.util.spec_from_file_location("old_extractive", path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules["old_extractive"] = module  # dataclasses look their module up while the class is made
         spec.loader.exec_module(module)  # type: ignore[union-attr]
-        ExtractiveGenerator = module.ExtractiveGenerator  # noqa: N806
+        ExtractiveGenerator = module.ExtractiveGenerator
     takes_embedder = "embedder" in inspect.signature(ExtractiveGenerator).parameters
     return ExtractiveGenerator(embedder) if takes_embedder else ExtractiveGenerator()
 
@@ -129,8 +131,9 @@ def answer_quality(store: Any, embedder: Any, faq: list[dict], generator: Any, c
     refs = [r["a"] for r in rows]
     similarity = np.sum(embedder.embed_documents(plain) * embedder.embed_documents(refs), axis=1)
     segments = [s for a in answers for s in answer_segments(a)]
+    rouge = [scorer.score(ref, answer)["rougeL"].fmeasure for ref, answer in zip(refs, plain, strict=True)]
     return {
-        "rougeL_f1": round(float(np.mean([scorer.score(r, p)["rougeL"].fmeasure for r, p in zip(refs, plain)])), 4),
+        "rougeL_f1": round(float(np.mean(rouge)), 4),
         "semantic_similarity": round(float(np.mean(similarity)), 4),
         "ms_per_answer": round(1000 * seconds / len(rows), 2),
         "fragment_share": round(sum(len(s.split()) < 5 for s in segments) / max(1, len(segments)), 4),
@@ -141,17 +144,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 1.0])
+    parser.add_argument("--methods", nargs="+", default=["rrf", "score"], choices=["rrf", "score"])
     parser.add_argument("--rrf-k", type=int, default=60)
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--answers", type=int, default=100, help="held-out questions answered (0: skip)")
     parser.add_argument("--old-generator", default=None, help="an older extractive.py to compare answers with")
     args = parser.parse_args()
 
+    import zaragoza_construction_faq
+
     from indexing.embedder import SentenceTransformerEmbedder, default_model_path
     from indexing.sparse import Bm25SparseEncoder
     from indexing.stores.edge import EdgeVectorStore
-
-    import zaragoza_construction_faq
 
     faq = list(zaragoza_construction_faq.load(lang="en"))
     embedder = SentenceTransformerEmbedder(default_model_path(), device="cpu")

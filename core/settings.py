@@ -127,6 +127,11 @@ class RetrievalSettings(BaseModel):
         description="RRF weight of the keyword ranking relative to the dense ranking's 1.0 (0: dense only); the "
         "default for a corpus whose collection version records no tuned weight of its own",
     )
+    fusion: Literal["rrf", "score"] = Field(
+        default="rrf",
+        description="how hybrid fuses the two rankings: rrf (weighted reciprocal rank) or score (weighted sum of "
+        "normalised scores: a rare identifier's large keyword margin counts)",
+    )
     rrf_k: int = Field(default=60, ge=1, le=1000, description="RRF constant k in 1 / (k + rank)")
     hybrid_candidates: int = Field(
         default=50, ge=1, le=500, description="hits each ranking (dense, keyword) contributes before fusion"

@@ -75,15 +75,19 @@ class SparseVector:
 
 @dataclass(frozen=True, slots=True)
 class HybridParams:
-    """How a hybrid search fuses its dense and sparse rankings (weighted reciprocal-rank fusion).
+    """How a hybrid search fuses its dense and sparse rankings.
 
-    ``sparse_weight`` is the sparse ranking's RRF weight relative to the dense ranking's 1.0 (0 = dense only);
-    ``rrf_k`` the RRF constant; ``candidates`` how many hits each ranking contributes before fusion.
+    ``method`` ``"rrf"``: weighted reciprocal-rank fusion, ``1 / (k + dense_rank) + w / (k + sparse_rank)``;
+    ``"score"``: weighted sum of the scores normalised over the candidates (dense min-max, sparse divided by the
+    best), so a large keyword margin (a rare identifier) counts as large. ``sparse_weight`` (w) is the sparse side's
+    weight relative to the dense side's 1.0 (0 = dense only); ``rrf_k`` the RRF constant; ``candidates`` how many hits
+    each ranking contributes before fusion.
     """
 
     sparse_weight: float = 1.0
     rrf_k: int = 60
     candidates: int = 50
+    method: str = "rrf"
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,9 @@ class Container:
         from core.types import HybridParams
 
         cfg = self.settings.retrieval
-        return HybridParams(sparse_weight=cfg.fusion_weight, rrf_k=cfg.rrf_k, candidates=cfg.hybrid_candidates)
+        return HybridParams(
+            sparse_weight=cfg.fusion_weight, rrf_k=cfg.rrf_k, candidates=cfg.hybrid_candidates, method=cfg.fusion
+        )
 
     @cached_property
     def passage_index(self) -> Any:

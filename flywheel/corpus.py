@@ -31,6 +31,8 @@ def live_documents(c: Container, corpus: str) -> list[Document]:
     meta: dict[str, dict[str, Any]] = {}
     for point in store.scroll(collection, with_vectors=False, batch_size=512):
         payload = point.payload
+        if "alias_of" in payload:  # a correction's question point: rebuilt with its correction, not a document
+            continue
         doc_id = str(payload.get("doc_id") or point.id)
         parts.setdefault(doc_id, []).append((int(payload.get("chunk_index", 0)), str(payload.get("text", ""))))
         meta.setdefault(doc_id, {k: v for k, v in payload.items() if k not in _CHUNK_KEYS})
@@ -89,16 +91,27 @@ def source_kind(source: str) -> str:
 
 
 def approved_corrections(c: Container, corpus: str) -> list[Document]:
-    """Approved / applied corrections of ``corpus`` as documents (they must survive a reindex)."""
+    """Approved / applied corrections of ``corpus`` as documents (they must survive a reindex), each with the
+    (scrubbed) question it corrects, so its question point is rebuilt with it. Agreeing corrections share one live
+    passage under the id the fast path gave it, so revoking any of them after the reindex still removes it."""
+    from core.errors import NotFoundError
+    from feedback.fastpath import live_correction_id
     from feedback.store import CorrectionState
     from indexing.manager import correction_document
 
-    docs = []
+    docs: dict[str, Document] = {}
     for state in (CorrectionState.APPROVED, CorrectionState.APPLIED):
         for rec in c.feedback_store.list_corrections(state=state):
-            if rec.corpus == corpus and getattr(rec, "text", None):
-                docs.append(correction_document(correction_id=rec.id, query_id=rec.query_id, text=rec.text))
-    return docs
+            live_id = live_correction_id(rec)
+            if rec.corpus == corpus and getattr(rec, "text", None) and live_id not in docs:
+                try:
+                    meta = {"question": c.feedback_store.get_query(rec.query_id).question}
+                except NotFoundError:  # the query was deleted: the correction survives without its question point
+                    meta = {}
+                docs[live_id] = correction_document(
+                    correction_id=live_id, query_id=rec.query_id, text=rec.text, meta=meta
+                )
+    return list(docs.values())
 
 
 def live_passages(c: Container, corpus: str) -> list[str]:

@@ -22,14 +22,23 @@ from api.schemas.feedback import (
     FeedbackCreate,
     FeedbackPublic,
 )
+from core.errors import NotFoundError
 from core.types import FeedbackEvent, FeedbackKind
 from core.validation import no_nul
 from feedback.store import CorrectionRecord, CorrectionState
 from feedback.validation import FeedbackSubmission, Problem
+from flywheel.container import Container
 
 router = APIRouter(tags=["feedback"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def await_recorded_queries(container: Container) -> None:
+    """Feedback may name a query answered a moment ago whose record the background recorder is still writing:
+    wait until every query answered so far is persisted (milliseconds; nothing to wait for when none is pending)."""
+    if container.is_built("query_recorder"):
+        container.query_recorder.flush()
 
 
 def _submission(body: FeedbackCreate, *, principal: str, idempotency_key: str | None = None) -> FeedbackSubmission:
@@ -66,6 +75,7 @@ def submit_feedback(
     The Idempotency-Key is scoped to the calling API key: repeating it with the same body returns the first id, with
     another body it is a 409; another key's same Idempotency-Key is a separate event.
     """
+    await_recorded_queries(container)
     submission = _submission(body, principal=principal_id(principal), idempotency_key=idempotency_key)
     result = container.feedback_intake.submit_one(submission)
     _count_stored(metrics, result.created_kinds)
@@ -121,6 +131,7 @@ def submit_feedback_batch(
         (i, _submission(event, principal=caller, idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None))
         for i, event in parsed
     ]
+    await_recorded_queries(container)
     intake = container.feedback_intake
     if schema_bad:  # raises, listing the schema problems with those the store finds in the other items
         intake.check_batch(items, total=len(body.events), known_bad=schema_bad)
@@ -163,8 +174,18 @@ CorrectionId = Annotated[str, Path(min_length=1, max_length=64), AfterValidator(
 def list_corrections(
     container: ContainerDep, principal: Reader, state: CorrectionState | None = None
 ) -> list[CorrectionPublic]:
-    """Corrections and their fast-path state, oldest first."""
-    return [_correction(c) for c in container.feedback_store.list_corrections(state=state)]
+    """Corrections with their scrubbed text, the question they correct, who proposed them and their fast-path state,
+    oldest first."""
+    store = container.feedback_store
+    questions: dict[str, str | None] = {}
+    records = store.list_corrections(state=state)
+    for record in records:
+        if record.query_id not in questions:
+            try:
+                questions[record.query_id] = store.get_query(record.query_id).question
+            except NotFoundError:  # the query was deleted (user data deletion): the correction stays listable
+                questions[record.query_id] = None
+    return [_correction(c, question=questions[c.query_id]) for c in records]
 
 
 @router.post("/v1/corrections/{correction_id}/approve", response_model=CorrectionPublic)
@@ -179,7 +200,7 @@ def revoke_correction(correction_id: CorrectionId, container: ContainerDep, prin
     return _correction(container.feedback_intake.revoke_correction(correction_id))
 
 
-def _correction(record: CorrectionRecord) -> CorrectionPublic:
+def _correction(record: CorrectionRecord, *, question: str | None = None) -> CorrectionPublic:
     return CorrectionPublic(
         id=record.id,
         query_id=record.query_id,
@@ -187,4 +208,7 @@ def _correction(record: CorrectionRecord) -> CorrectionPublic:
         state=record.state.value,
         agreeing=list(record.agreeing),
         chunk_id=record.chunk_id,
+        text=record.text,
+        question=question,
+        proposed_by=record.rater,
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from api.deps import AgentOrReader, ContainerDep, MetricsDep, require_json
 from api.limits import check_filters
+from api.routers.feedback import await_recorded_queries
 from api.schemas.query import CitationPublic, QueryRecordPublic, QueryRequest, QueryResponse
 from core.types import QueryRecord
 
@@ -48,7 +49,8 @@ def query(body: QueryRequest, container: ContainerDep, metrics: MetricsDep, prin
 def get_query(
     query_id: Annotated[str, Path(min_length=1, max_length=64)], container: ContainerDep, principal: AgentOrReader
 ) -> QueryRecordPublic:
-    """A recorded query by id; 404 problem+json when unknown."""
+    """A recorded query by id; 404 problem+json when unknown (a query answered a moment ago is waited for)."""
+    await_recorded_queries(container)
     return _public(container.query_log.get_query(query_id))
 
 

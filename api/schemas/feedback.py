@@ -195,7 +195,8 @@ class DeletionPublic(BaseModel):
 
 
 class CorrectionPublic(BaseModel):
-    """A correction's fast-path state."""
+    """A correction with what an approver needs on one screen: its (scrubbed) text, the (scrubbed) question it
+    corrects, who proposed it (the stored rater id) and its fast-path state."""
 
     id: str
     query_id: str
@@ -203,6 +204,9 @@ class CorrectionPublic(BaseModel):
     state: str
     agreeing: list[str]
     chunk_id: str | None
+    text: str = ""
+    question: str | None = Field(default=None, description="the corrected query's question; None if it was deleted")
+    proposed_by: str | None = Field(default=None, description="rater id of the proposer (pseudonymous)")
 
 
 class KeyCreate(NulFreeModel):

@@ -109,20 +109,33 @@ def check_hybrid(top_k: int, params: HybridParams, *, has_sparse: bool, name: st
 def rrf_fuse(
     dense: Sequence[ScoredPoint], sparse: Sequence[ScoredPoint], *, top_k: int, params: HybridParams
 ) -> list[ScoredPoint]:
-    """Weighted reciprocal-rank fusion: ``score = 1 / (k + dense_rank) + w / (k + sparse_rank)`` (ranks from 1).
+    """Fuse the two rankings as ``params.method`` says (see :class:`~core.types.HybridParams`); best first.
 
     Done here, not by the engine, because qdrant-edge 0.9 ignores RRF weights: both adapters fuse the same way.
     Equal scores (to 5 decimals) share a rank, so engines that order ties differently fuse alike; ties of the fused
     score are broken by the dense rank, the sparse rank, then the id.
     """
+    if params.method not in ("rrf", "score"):
+        raise InvalidInputError(f"unknown fusion method {params.method!r}; expected rrf or score", field="fusion")
     entries: dict[str, list] = {}
     for weight, hits, slot in ((1.0, dense, 1), (params.sparse_weight, sparse, 2)):
-        for rank, hit in zip(_tied_ranks(hits), hits, strict=True):
+        parts = _normalised(hits, dense=slot == 1) if params.method == "score" else None
+        for n, (rank, hit) in enumerate(zip(_tied_ranks(hits), hits, strict=True)):
             entry = entries.setdefault(hit.id, [0.0, len(dense) + 1, len(sparse) + 1, hit.payload])
-            entry[0] += weight / (params.rrf_k + rank)
+            entry[0] += weight * (parts[n] if parts is not None else 1.0 / (params.rrf_k + rank))
             entry[slot] = rank
     ordered = sorted(entries.items(), key=lambda item: (-round(item[1][0], 9), item[1][1], item[1][2], item[0]))
     return [ScoredPoint(id=pid, score=float(e[0]), payload=e[3]) for pid, e in ordered[:top_k]]
+
+
+def _normalised(hits: Sequence[ScoredPoint], *, dense: bool) -> list[float]:
+    """Scores mapped to [0, 1]: dense min-max over the candidates, sparse (BM25, >= 0) divided by the best."""
+    scores = [h.score for h in hits]
+    if not scores:
+        return []
+    low = min(scores) if dense else 0.0
+    span = max(scores) - low
+    return [(s - low) / span if span > 0 else 1.0 for s in scores]
 
 
 def _tied_ranks(hits: Sequence[ScoredPoint]) -> list[int]:

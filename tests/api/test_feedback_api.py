@@ -195,9 +195,10 @@ def test_when_correction_given_then_next_agent_gets_it_and_revoke_removes_it(cli
                              headers=keys["agent"])  # fmt: skip
     cid = correction.json()["id"]
     listed = client.get("/v1/corrections", params={"state": "applied"}, headers=keys["reader"]).json()
-    assert cid in [c["id"] for c in listed]
-    cited = [c["text"] for c in _ask(client, keys["agent"], question)["citations"]]
-    assert text in cited
+    entry = next(c for c in listed if c["id"] == cid)  # one screen: the text, the question, who proposed it
+    assert (entry["text"], entry["question"], entry["state"]) == (text, question, "applied")
+    assert entry["proposed_by"]
+    assert _ask(client, keys["agent"], question)["citations"][0]["text"] == text  # top citation for its question
     _problem(client.post(f"/v1/corrections/{cid}/approve", headers=ADMIN), 409)
     _problem(client.post(f"/v1/corrections/{cid}/revoke", headers=keys["agent"]), 403)
     assert client.post(f"/v1/corrections/{cid}/revoke", headers=ADMIN).json()["state"] == "revoked"
