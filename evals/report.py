@@ -123,7 +123,7 @@ def feedback_plot(counts: Mapping[str, int]) -> str | None:
     ax = fig.add_subplot()
     ax.bar([k for k, _ in items], [v for _, v in items], color="#5470c6")
     ax.set_ylabel("events")
-    ax.set_title("Feedback volume by kind (this cycle)")
+    ax.set_title("Feedback by kind behind this cycle's datasets")
     ax.tick_params(axis="x", rotation=45, labelsize=8)
     return _png(fig)
 

@@ -85,3 +85,21 @@ def test_reranker_training_registers_a_candidate_with_lineage(
     assert len(ranked) == 3
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
     assert all(0.0 <= c.score <= 1.0 for c in ranked)
+
+
+@pytest.mark.unit
+def test_when_kind_is_unknown_or_teacher_misapplied_then_exit_2(settings: Settings) -> None:
+    result, _ = _invoke(settings, "train", "tokenizer")
+    assert result.exit_code == 2 and "unknown model kind 'tokenizer'" in result.output
+    DatasetRepository(settings.datasets_dir).write(DatasetKind.RELEVANCE, [RelevanceExample("q", "p", 1.0)])
+    result, _ = _invoke(settings, "train", "reranker", "--teacher", "mpnet")
+    assert result.exit_code == 2 and "--teacher applies to the embedder only" in result.output
+
+
+@pytest.mark.unit
+def test_every_trained_kind_is_one_entry() -> None:
+    from flywheel.training import KINDS, kind_named
+
+    assert set(KINDS) == {ModelKind.EMBEDDER, ModelKind.RERANKER, ModelKind.GENERATOR_ADAPTER}
+    assert {KINDS[k].dataset for k in KINDS} == {DatasetKind.CONTRASTIVE, DatasetKind.RELEVANCE, DatasetKind.SFT}
+    assert kind_named("generator") is KINDS[ModelKind.GENERATOR_ADAPTER]
