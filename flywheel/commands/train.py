@@ -82,6 +82,14 @@ def _seconds(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "-"
 
 
+def _container(ctx: typer.Context) -> Container:
+    """The in-process container; training reads the live corpus, so a running service must not own the store."""
+    from flywheel.cli import container_of, refuse_beside_service
+
+    refuse_beside_service(ctx, instead="run `flywheel cycle` (it trains through the service)")
+    return container_of(ctx)
+
+
 def _read(c: Container, kind: DatasetKind, version: int | None) -> tuple[list[Any], Any]:
     """Rows and manifest of a dataset version (``NotFoundError`` if it does not exist)."""
     from core.datasets import DatasetRepository
@@ -119,10 +127,9 @@ def train_embedder_cmd(
 ) -> None:
     """Fine-tune the embedder on a contrastive dataset, from the base model or the live one (training.embedder_start,
     as cycles do)."""
-    from flywheel.cli import container_of
     from flywheel.training import train_embedder_version
 
-    c = container_of(ctx)
+    c = _container(ctx)
     pairs, manifest = _read(c, DatasetKind.CONTRASTIVE, dataset_version)
     overrides = _overrides(epochs, seed) | ({"teacher": teacher} if teacher else {})
     _report(train_embedder_version(c, pairs, manifest, overrides=overrides), as_json)
@@ -137,10 +144,9 @@ def train_generator_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """LoRA-tune the generator (settings.generator.model_dir, default SmolLM2-135M) on an SFT dataset."""
-    from flywheel.cli import container_of
     from flywheel.training import train_generator_version
 
-    c = container_of(ctx)
+    c = _container(ctx)
     examples, manifest = _read(c, DatasetKind.SFT, dataset_version)
     _report(train_generator_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
 
@@ -154,10 +160,9 @@ def train_reranker_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Train a cross-encoder reranker (from the MiniLM weights) on a relevance dataset."""
-    from flywheel.cli import container_of
     from flywheel.training import train_reranker_version
 
-    c = container_of(ctx)
+    c = _container(ctx)
     examples, manifest = _read(c, DatasetKind.RELEVANCE, dataset_version)
     _report(train_reranker_version(c, examples, manifest, overrides=_overrides(epochs, seed)), as_json)
 
