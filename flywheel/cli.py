@@ -212,18 +212,16 @@ def _load_documents(
     return result.documents, {k: v for k, v in result.summary().items() if k.startswith("skipped")}
 
 
-def _refuse_beside_service(ctx: click.Context) -> None:
-    """``ConflictError`` when a service owns the data dir's store (it indexes through ``flywheel reindex``)."""
+def refuse_beside_service(ctx: click.Context, *, instead: str) -> None:
+    """``ConflictError`` (exit 4) when a service owns the data dir's store, for in-process-only commands; ``instead``
+    names what to run through the service."""
     from flywheel.client import running_service
 
     if isinstance(ctx.find_root().obj, Container):
         return
     url = running_service(settings_of(ctx))
     if url is not None:
-        raise ConflictError(
-            f"the service at {url} owns this data dir's store: run `flywheel reindex --source PATH` (it indexes "
-            "through the service), or stop the service first"
-        )
+        raise ConflictError(f"the service at {url} owns this data dir's store: {instead}, or stop the service first")
 
 
 @app.command()
@@ -245,7 +243,7 @@ def index(
     """
     from rich.console import Console
 
-    _refuse_beside_service(ctx)
+    refuse_beside_service(ctx, instead="run `flywheel reindex --source PATH` (it indexes through the service)")
     container = container_of(ctx)
     name = _corpus(container, corpus)
     console = Console(stderr=True)
@@ -409,8 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     app(args=argv if argv is not None else sys.argv[1:], prog_name="flywheel")
 
 
-__all__ = ["COMMANDS", "app", "backend_of", "container_of", "echo_json", "exit_code_for", "main", "settings_of",
-           "short_time", "timestamp"]  # fmt: skip
+__all__ = ["COMMANDS", "app", "backend_of", "container_of", "echo_json", "exit_code_for", "main",
+           "refuse_beside_service", "settings_of", "short_time", "timestamp"]  # fmt: skip
 
 
 if __name__ == "__main__":  # ``python -m flywheel.cli`` (tests run the worktree's code this way)

@@ -43,6 +43,7 @@ _BY_STATUS: dict[int, type[FlywheelError]] = {
     409: ConflictError, 415: InvalidInputError, 422: InvalidInputError, 503: UpstreamUnavailableError,
 }  # fmt: skip
 _MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+CURATE_TIMEOUT_S = 900.0
 
 
 def error_from_response(response: httpx.Response) -> FlywheelError:
@@ -96,11 +97,15 @@ class RemoteBackend:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:  # fmt: skip
         """One request; the decoded JSON body, or the translated error."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        timeout = httpx.Timeout(timeout_s) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
         try:
-            response = self._http.request(method, path, json=json, params=query)
+            response = self._http.request(method, path, json=json, params=query, timeout=timeout)
         except httpx.TimeoutException as exc:
             raise UpstreamUnavailableError(f"the flywheel service at {self.url} did not answer in time") from exc
         except httpx.HTTPError as exc:
@@ -196,7 +201,8 @@ class RemoteBackend:
     ) -> dict[str, Any]:
         """``POST /v1/admin/curate``."""
         body = {"corpus": corpus, "holdout_share": holdout_share, "seed": seed}
-        data: dict[str, Any] = self._call("POST", "/v1/admin/curate", json=_present(body))
+        # curation runs inside the request (scrubbing and embedding every event): allow it minutes, not seconds
+        data: dict[str, Any] = self._call("POST", "/v1/admin/curate", json=_present(body), timeout_s=CURATE_TIMEOUT_S)
         return data
 
 

@@ -9,9 +9,12 @@ registers nothing and leaves the active version untouched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from flywheel.container import Container
 
 _DATASET_VERSION = typer.Option(None, "--dataset-version", min=1, help="dataset version (default: the latest)")
 _EPOCHS = typer.Option(None, "--epochs", min=1, help="training epochs (default: the config's)")
@@ -76,6 +79,14 @@ def _seconds(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "-"
 
 
+def _container(ctx: typer.Context) -> Container:
+    """The in-process container; training reads the live corpus, so a running service must not own the store."""
+    from flywheel.cli import container_of, refuse_beside_service
+
+    refuse_beside_service(ctx, instead="run `flywheel cycle` (it trains through the service)")
+    return container_of(ctx)
+
+
 def _report(version: Any, as_json: bool) -> None:
     import dataclasses
 
@@ -107,10 +118,9 @@ def train(
     default SmolLM2-135M, with canaries planted for the memorisation probe). Nothing live changes."""
     from core.datasets import DatasetRepository
     from core.errors import InvalidInputError
-    from flywheel.cli import container_of
     from flywheel.training import EMBEDDER, kind_named, read_dataset
 
-    c = container_of(ctx)
+    c = _container(ctx)
     entry = kind_named(kind)
     if teacher and entry is not EMBEDDER:
         raise InvalidInputError("--teacher applies to the embedder only", field="teacher")

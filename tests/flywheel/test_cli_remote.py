@@ -191,6 +191,8 @@ def test_keys_go_through_the_service(live: Live) -> None:
     assert asked.status_code == 200  # the service knows the key the CLI created
     listed = live.cli("keys", "list")
     assert key["id"] in listed.stdout
+    as_agent = live.cli("versions", FLYWHEEL_API_KEY=key["key"])  # the service checks the role: reader needed
+    assert as_agent.exit_code == 5 and as_agent.stderr.startswith("error: role agent may not do this")
     assert live.cli("keys", "revoke", key["id"]).exit_code == 0
     again = live.cli("keys", "revoke", key["id"])
     assert again.exit_code == 4 and again.stderr.startswith("error: ")
@@ -206,6 +208,17 @@ def test_eval_and_cycle_run_as_service_jobs(live: Live, remote_outputs: dict[str
     assert "another process" not in (job["error"] or "") and job["status"] in ("succeeded", "skipped", "failed")
     kinds = [j["kind"] for j in live.jobs_seen_by_service()]
     assert kinds[:2] == ["cycle", "eval"]
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [(("index", "."), "flywheel reindex --source PATH"), (("train", "embedder"), "flywheel cycle")],
+)
+def test_in_process_only_commands_refuse_beside_the_service(live: Live, args: tuple[str, ...], hint: str) -> None:
+    result = live.cli(*args)
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(f"error: the service at {live.url} owns this data dir's store")
+    assert hint in result.stderr
 
 
 @pytest.mark.parametrize(
