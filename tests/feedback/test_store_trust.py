@@ -111,3 +111,23 @@ def test_when_key_file_is_missing_then_created_once_and_reused(tmp_path: Path) -
     assert Pseudonymizer(key).of("user", "x") == Pseudonymizer(key).of("user", "x") != Pseudonymizer(b"k" * 32).of(
         "user", "x"
     )
+
+
+def test_when_fb0002_downgraded_and_upgraded_then_columns_follow(store: SqlStore) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from feedback.store.engine import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def columns() -> dict[str, object]:
+        return {c["name"]: c["type"] for c in sa.inspect(store.engine).get_columns("fb_events")}
+
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "fb0001")
+    assert "principal" not in columns() and columns()["user_id"].length == 128  # type: ignore[attr-defined]
+    store.migrate()
+    assert "principal" in columns() and columns()["user_id"].length == 200  # type: ignore[attr-defined]
