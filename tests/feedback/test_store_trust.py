@@ -131,3 +131,23 @@ def test_when_fb0002_downgraded_and_upgraded_then_columns_follow(store: SqlStore
     assert "principal" not in columns() and columns()["user_id"].length == 128  # type: ignore[attr-defined]
     store.migrate()
     assert "principal" in columns() and columns()["user_id"].length == 200  # type: ignore[attr-defined]
+
+
+def test_when_in_process_callers_send_nul_then_the_same_rule_applies(store: SqlStore, scrubber, make_query) -> None:
+    from core.settings import FeedbackSettings
+    from feedback.auth import ApiKeyService
+    from feedback.intake import FeedbackIntake
+    from feedback.validation import FeedbackSubmission, check
+
+    with pytest.raises(InvalidInputError, match="name"):
+        ApiKeyService(store).create("agent", name="cli\x00key")
+    bad = FeedbackSubmission("q1", "comment", {"text": "a\x00b"})
+    assert [p.field for p in check(bad, max_text_chars=100)] == ["data.text"]
+    long_id = FeedbackSubmission("q1", "used", {}, user_id="u" * 201)
+    assert [p.field for p in check(long_id, max_text_chars=100)] == ["user_id"]
+    q = make_query()
+    store.record_query(q)
+    intake = FeedbackIntake(store, scrubber, FeedbackSettings())
+    with pytest.raises(InvalidInputError) as info:
+        intake.submit(FeedbackSubmission(q.id, "comment", {"text": "a\x00"}))
+    assert info.value.detail["field"] == "data.text" and store.list_events() == []
