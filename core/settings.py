@@ -195,9 +195,10 @@ class FeedbackSettings(BaseModel):
     max_text_chars: int = Field(default=8000, ge=1)
     max_batch: int = Field(default=500, ge=1, le=5000)
     fast_path: Literal["immediate", "quorum", "approval", "off"] = "quorum"
-    fast_path_quorum: int = Field(default=2, ge=1, description="agreeing agents needed when fast_path='quorum'")
+    fast_path_quorum: int = Field(default=2, ge=1, description="agreeing API keys needed when fast_path='quorum'")
     pseudonym_key: SecretStr | None = Field(
         default=None,
+        min_length=16,
         description="key (>= 16 characters) of the keyed hash that replaces user, tenant and rater ids in storage and "
         "logs; default: a random key kept in {data_dir}/secrets/pseudonym.key (set it when several data dirs share "
         "one PostgreSQL database)",

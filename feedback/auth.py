@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.errors import ForbiddenError, InvalidInputError, UnauthorizedError
+from core.validation import reject_nul
 from feedback.store.records import ApiKeyRecord, Role
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class ApiKeyService:
         role = _role(role)
         if not name or len(name) > 128:
             raise InvalidInputError("key name must be 1-128 characters", field="name")
+        reject_nul(name, field="name")
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
         record = self._store.add_api_key(key_id=uuid.uuid4().hex[:16], name=name, role=role, key_hash=hash_key(raw))
         logger.info("api key created key_id=%s role=%s", record.id, role.value)

@@ -174,7 +174,11 @@ class FeedbackIntake:
         return self._store.set_opt_out(user_id, opted_out=False)
 
     def delete_user_data(self, user_id: str) -> DeletionReport:
-        """Delete the user's events and queries; report the dataset / model versions that used them."""
+        """Delete the user's events and queries and take unsupported live corrections out of the live collection.
+
+        The feedback room's part only; the service's deletion (every collection version, compaction, datasets) is
+        :func:`flywheel.privacy.delete_user_data`.
+        """
         report = self._store.delete_user_data(user_id)
         self.fast_path.forget(report.corrections)
         logger.info("user data deleted events=%d queries=%d", report.events_deleted, report.queries_deleted)

@@ -111,3 +111,43 @@ def test_when_key_file_is_missing_then_created_once_and_reused(tmp_path: Path) -
     assert Pseudonymizer(key).of("user", "x") == Pseudonymizer(key).of("user", "x") != Pseudonymizer(b"k" * 32).of(
         "user", "x"
     )
+
+
+def test_when_fb0002_downgraded_and_upgraded_then_columns_follow(store: SqlStore) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from feedback.store.engine import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def columns() -> dict[str, object]:
+        return {c["name"]: c["type"] for c in sa.inspect(store.engine).get_columns("fb_events")}
+
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "fb0001")
+    assert "principal" not in columns() and columns()["user_id"].length == 128  # type: ignore[attr-defined]
+    store.migrate()
+    assert "principal" in columns() and columns()["user_id"].length == 200  # type: ignore[attr-defined]
+
+
+def test_when_in_process_callers_send_nul_then_the_same_rule_applies(store: SqlStore, scrubber, make_query) -> None:
+    from core.settings import FeedbackSettings
+    from feedback.auth import ApiKeyService
+    from feedback.intake import FeedbackIntake
+    from feedback.validation import FeedbackSubmission, check
+
+    with pytest.raises(InvalidInputError, match="name"):
+        ApiKeyService(store).create("agent", name="cli\x00key")
+    bad = FeedbackSubmission("q1", "comment", {"text": "a\x00b"})
+    assert [p.field for p in check(bad, max_text_chars=100)] == ["data.text"]
+    long_id = FeedbackSubmission("q1", "used", {}, user_id="u" * 201)
+    assert [p.field for p in check(long_id, max_text_chars=100)] == ["user_id"]
+    q = make_query()
+    store.record_query(q)
+    intake = FeedbackIntake(store, scrubber, FeedbackSettings())
+    with pytest.raises(InvalidInputError) as info:
+        intake.submit(FeedbackSubmission(q.id, "comment", {"text": "a\x00"}))
+    assert info.value.detail["field"] == "data.text" and store.list_events() == []
