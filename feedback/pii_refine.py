@@ -97,13 +97,12 @@ def _cut_technical(text: str, result: Any, tech: list[tuple[int, int]]) -> bool:
     The small NER model sometimes tags a command or a range with the word before it ("Deny fd00::/48"); the
     technical token must survive, the rest stays a finding.
     """
+    overlapping = [(s, e) for s, e in tech if s < result.end and e > result.start]
+    if not overlapping:
+        return True
     pieces = [(result.start, result.end)]
-    for s, e in tech:
-        pieces = (
-            [p for a, b in pieces for p in ((a, min(b, s)), (max(a, e), b)) if p[0] < p[1]]
-            if s < result.end and e > result.start
-            else pieces
-        )
+    for s, e in overlapping:
+        pieces = [p for a, b in pieces for p in ((a, min(b, s)), (max(a, e), b)) if p[0] < p[1]]
     pieces = [(a, b) for a, b in pieces if re.search(r"[^\W\d_]{2,}", text[a:b])]
     if not pieces:
         return False
