@@ -29,7 +29,7 @@ COMMON_WORDS = frozenset(_COMMON.split())
 SCORE = 0.65
 PARTICLES = frozenset(
     ["van", "von", "den", "der", "de", "del", "della", "di", "da", "du", "le", "la", "dos", "das", "zu", "ter", "ten",
-     "y", "bin", "ibn", "al"]
+     "y", "bin", "ibn", "al", "auch", "genannt"]
 )  # fmt: skip
 _WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
 

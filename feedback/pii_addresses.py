@@ -176,7 +176,10 @@ def _is_street(word: str) -> bool:
         return True
     if not word.strip("(")[:1].isupper():
         return False
-    return bare in street_words() or any(bare.endswith(s) and len(bare) > len(s) + 2 for s in _STREET_SUFFIXES)
+    # A compound needs a stem of 3+ letters before a short suffix ("Weg", "Ring"), 2+ before a long one ("Ekvägen").
+    return bare in street_words() or any(
+        bare.endswith(s) and len(bare) - len(s) >= (2 if len(s) >= 5 else 3) for s in _STREET_SUFFIXES
+    )
 
 
 class LatinAddressRecognizer(EntityRecognizer):  # type: ignore[misc]

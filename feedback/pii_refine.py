@@ -10,9 +10,10 @@ phones, public IPs, dates of birth) are never dropped: a card number inside a pa
 
 An NER finding (spaCy) that only partly covers a technical token is cut down to its part outside it ("Deny fd00::/48"
 tagged as a name keeps the range). Also: a ``PERSON`` span starting with a role or title word ("Customer Jane Doe") is
-trimmed to the name; a single word tagged ``LOCATION`` by the NER model ("Refunds", "Berlin") is dropped — a bare
-place name is not personal data, street addresses are found by their own recognizer; overlapping findings merge into
-their union (typed by the strongest), so no fragment of a value survives between two partial findings.
+trimmed to the name; an NER name without a capital letter ("max", "mm") is dropped; a single word tagged ``LOCATION``
+by the NER model ("Refunds", "Berlin") is dropped — a bare place name is not personal data, street addresses are found
+by their own recognizer; overlapping findings merge into their union (typed by the strongest), so no fragment of a
+value survives between two partial findings.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def refine(text: str, results: list[Any]) -> list[Any]:
             continue
         if r.entity_type in SOFT and _from_ner(r) and not _cut_technical(text, r, tech):
             continue
+        if r.entity_type == "PERSON" and _from_ner(r) and _lower_case_latin(text[r.start : r.end]):
+            continue
         if r.entity_type == "PERSON":
             _trim_role_words(text, r)
             if r.end <= r.start:
@@ -76,6 +79,11 @@ def refine(text: str, results: list[Any]) -> list[Any]:
             continue
         kept.append(r)
     return merge_overlaps(kept)
+
+
+def _lower_case_latin(value: str) -> bool:
+    """Latin letters and not one capital: "max", "mm", "jack rafter" (the small model's guesses, not names)."""
+    return bool(re.search(r"[A-Za-z]", value)) and not any(ch.isupper() for ch in value)
 
 
 def _from_ner(result: Any) -> bool:
@@ -89,13 +97,12 @@ def _cut_technical(text: str, result: Any, tech: list[tuple[int, int]]) -> bool:
     The small NER model sometimes tags a command or a range with the word before it ("Deny fd00::/48"); the
     technical token must survive, the rest stays a finding.
     """
+    overlapping = [(s, e) for s, e in tech if s < result.end and e > result.start]
+    if not overlapping:
+        return True
     pieces = [(result.start, result.end)]
-    for s, e in tech:
-        pieces = (
-            [p for a, b in pieces for p in ((a, min(b, s)), (max(a, e), b)) if p[0] < p[1]]
-            if s < result.end and e > result.start
-            else pieces
-        )
+    for s, e in overlapping:
+        pieces = [p for a, b in pieces for p in ((a, min(b, s)), (max(a, e), b)) if p[0] < p[1]]
     pieces = [(a, b) for a, b in pieces if re.search(r"[^\W\d_]{2,}", text[a:b])]
     if not pieces:
         return False

@@ -154,8 +154,13 @@ def _dob(fake: Faker, rng: random.Random) -> tuple[str, str]:
         "month_d_y": f"{MONTHS[d.month - 1]} {d.day}, {d.year}",
         "d_mon_y": f"{d.day:02d} {MONTHS[d.month - 1][:3]} {d.year}",
     }
-    style = rng.choice(sorted(styles))
-    return style, styles[style]
+    return _pick(rng, styles)
+
+
+def _pick(rng: random.Random, choices: dict[str, str]) -> tuple[str, str]:
+    """One (variant, value) of ``choices``, chosen in a seed-stable order."""
+    variant = rng.choice(sorted(choices))
+    return variant, choices[variant]
 
 
 def _global_ipv6(fake: Faker) -> str:
@@ -179,8 +184,7 @@ def _url(fake: Faker, rng: random.Random) -> tuple[str, str]:
         "social": f"http://facebook.com/{first}{last}{rng.randint(1, 99)}",
         "www": f"www.{fake.domain_name()}/team/{first}_{last}",
     }
-    variant = rng.choice(sorted(choices))
-    return variant, choices[variant]
+    return _pick(rng, choices)
 
 
 _INTRO = ("Customer ", "Caller ", "Ticket from ", "Spoke with ", "Agent note: ", "Per ", "Escalated by ", "")
