@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~2 min alone, ~6 min on a loaded 2-core machine
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN = {"X-API-Key": "disk-test-admin-key"}
@@ -134,6 +134,7 @@ def _fill(mount: Path, *, leave: int) -> Path:
     return filler
 
 
+@pytest.mark.slow  # ~2 min alone, ~6 min on a loaded 2-core machine
 def test_serve_on_a_full_then_read_only_disk_answers_503_and_stays_alive(
     tmp_path: Path, tiny: Path, faq: list[dict[str, Any]]
 ) -> None:
@@ -171,3 +172,40 @@ def test_serve_on_a_full_then_read_only_disk_answers_503_and_stays_alive(
     finally:
         serve.stop()
         subprocess.run(["mount", "-o", "remount,rw", str(tiny)], check=False)
+
+
+def test_when_the_database_disk_fills_then_feedback_503_and_accepted_events_stay(tiny: Path, embedder: Any) -> None:
+    """SQLite on a full filesystem: the next event is a 503 with Retry-After, the events accepted before are kept."""
+    from fakes import FakeScrubber
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from core.settings import Settings
+    from core.types import Document
+    from flywheel.container import Container
+
+    settings = Settings(data_dir=tiny / "data", auth={"enabled": True, "bootstrap_admin_key": ADMIN["X-API-Key"]},
+                        store={"min_free_bytes": 0, "min_free_share": 0.0}, _env_file=None)  # fmt: skip
+    container = Container(settings, overrides={"embedder": embedder, "scrubber": FakeScrubber()})
+    container.index_manager.reindex("faq", [Document("refund", "Refunds take 14 days.")], embedder=embedder)
+    with TestClient(create_app(container, warm_up=False)) as client:
+        qid = client.post("/v1/query", json={"question": "refund"}, headers=ADMIN).json()["query_id"]
+        accepted = [
+            client.post("/v1/feedback", json={"query_id": qid, "kind": "thumbs", "value": "up"}, headers=ADMIN)
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in accepted] == [201] * 3
+        _fill(tiny, leave=0)
+        text = "a long comment about the refund policy " * 2000
+        full = client.post("/v1/feedback", json={"query_id": qid, "kind": "comment", "text": text[:8000]},
+                           headers=ADMIN)  # fmt: skip
+        statuses = [full.status_code]
+        for _ in range(20):  # SQLite may still fit a few small pages; it must fail cleanly once it cannot
+            if statuses[-1] == 503:
+                break
+            statuses.append(client.post("/v1/feedback", json={"query_id": qid, "kind": "comment", "text": text[:8000]},
+                                        headers=ADMIN).status_code)  # fmt: skip
+        assert statuses[-1] == 503 and set(statuses) <= {201, 503}, statuses
+        (tiny / "filler.bin").unlink()
+        listed = client.get("/v1/feedback", params={"limit": 100}, headers=ADMIN).json()
+        assert {r.json()["id"] for r in accepted} <= {e["id"] for e in listed}
