@@ -7,8 +7,9 @@
   values per key in a query's filters (422 naming the limit).
 - **Writes per API key** and **failed authentications per client address** (:class:`RateLimitMiddleware`): token
   buckets in memory (one process; a restart refills them). A write (POST / PUT / PATCH / DELETE) takes a token from
-  its key's bucket (``POST /v1/query`` is a read); a 401 answer takes one from the address' bucket, and an address whose bucket is empty gets 429
-  for every request until it refills. Both answer 429 problem+json with ``Retry-After``.
+  its key's bucket (``POST /v1/query`` is a read); a 401 answer takes one from the address' bucket, and an address
+  whose bucket is empty gets 429 for every request until it refills. Both answer 429 problem+json with
+  ``Retry-After``.
 
 Both are pure ASGI middlewares: they answer with the same problem+json as :mod:`api.problems` does.
 """

@@ -36,8 +36,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = {"X-API-Key": "adversarial-bench-admin"}
-QUESTIONS = ["How long do refunds take?", "Can I change my delivery address?", "Do you build extensions?",
-             "What is the warranty on a new roof?", "How do I pay an invoice?", "Who handles planning permission?"]  # fmt: skip
+QUESTIONS = [
+    "How long do refunds take?", "Can I change my delivery address?", "Do you build extensions?",
+    "What is the warranty on a new roof?", "How do I pay an invoice?", "Who handles planning permission?",
+]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -96,7 +98,7 @@ def adversarial_request(kind: str, limits: dict[str, Any], query_id: str) -> tup
     text_chars = min(limits["max_text_chars"], 4000)
     event_bytes = text_chars + 120
     count = max(1, min(limits["max_batch"], budget // event_bytes))
-    words = "the invoice for the roof repair was sent twice and the customer asks for a refund of it ".split()
+    words = ["the", "invoice", "for", "the", "roof", "repair", "was", "sent", "twice", "so", "a", "refund", "is"]
     text = " ".join(words[i % len(words)] for i in range(text_chars // 5))[:text_chars]
     events = [{"query_id": query_id, "kind": "comment", "text": text} for _ in range(count)]
     return "/v1/feedback:batch", {"events": events}
@@ -144,7 +146,7 @@ def run_queries(client: httpx.Client, url: str, n: int) -> list[float]:
 def p99(values: list[float]) -> float:
     """99th percentile (nearest rank)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def measure(url: str, kind: str, limits: dict[str, Any], *, rounds: int, queries: int) -> dict[str, Any]:
@@ -181,8 +183,9 @@ def main() -> None:
     from core.settings import Settings
 
     settings = Settings(_env_file=None)
-    limits = {"max_filter_keys": settings.limits.max_filter_keys, "max_filter_values": settings.limits.max_filter_values,
-              "batch_bytes": settings.limits.route_body_bytes.get("/v1/feedback:batch", settings.limits.max_body_bytes),
+    cfg = settings.limits
+    limits = {"max_filter_keys": cfg.max_filter_keys, "max_filter_values": cfg.max_filter_values,
+              "batch_bytes": cfg.route_body_bytes.get("/v1/feedback:batch", cfg.max_body_bytes),
               "max_text_chars": settings.feedback.max_text_chars, "max_batch": settings.feedback.max_batch}  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="adversarial-"))
     proc, url = start_service(workdir, args.docs)
