@@ -190,7 +190,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="adversarial-"))
     proc, url = start_service(workdir, args.docs)
     try:
-        out = {kind: measure(url, kind, limits, rounds=args.rounds, queries=args.queries) for kind in args.adversary}
+        out = {}
+        for kind in args.adversary:
+            out[kind] = measure(url, kind, limits, rounds=args.rounds, queries=args.queries)
+            print(json.dumps({kind: out[kind]}), file=sys.stderr, flush=True)  # progress, in case of a timeout
     finally:
         proc.terminate()
         proc.wait(timeout=30)
