@@ -7,8 +7,9 @@
   values per key in a query's filters (422 naming the limit).
 - **Writes per API key** and **failed authentications per client address** (:class:`RateLimitMiddleware`): token
   buckets in memory (one process; a restart refills them). A write (POST / PUT / PATCH / DELETE) takes a token from
-  its key's bucket; a 401 answer takes one from the address' bucket, and an address whose bucket is empty gets 429
-  for every request until it refills. Both answer 429 problem+json with ``Retry-After``.
+  its key's bucket (``POST /v1/query`` is a read); a 401 answer takes one from the address' bucket, and an address
+  whose bucket is empty gets 429 for every request until it refills. Both answer 429 problem+json with
+  ``Retry-After``.
 
 Both are pure ASGI middlewares: they answer with the same problem+json as :mod:`api.problems` does.
 """
@@ -30,6 +31,8 @@ from core.errors import FlywheelError, InvalidInputError, PayloadTooLargeError, 
 from core.settings import LimitsSettings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# POSTs that are reads: a query only appends to the query log (its cost is bounded by the body and filter limits).
+READ_POSTS = frozenset({"/v1/query"})
 MAX_TRACKED = 10_000  # buckets kept per limiter; the least recently used one is forgotten beyond this
 _UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -175,7 +178,7 @@ class RateLimitMiddleware:
             return RateLimitedError(
                 "too many failed authentications from this address; retry later", retry_after_s=round(wait, 3)
             )
-        if scope["method"] not in WRITE_METHODS:
+        if scope["method"] not in WRITE_METHODS or scope["path"] in READ_POSTS:
             return None
         key = _raw_key(scope)
         bucket = "key:" + hashlib.sha256(key.encode()).hexdigest()[:32] if key else "addr:" + address

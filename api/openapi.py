@@ -34,7 +34,7 @@ from api.deps import get_principal
 from api.problems import PROBLEM_MEDIA_TYPE
 
 ASSETS_PATH = "/docs-assets"
-SECURITY = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -148,7 +148,7 @@ def build_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
     for route in (r for router in routers for r in router.routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
             _complete(operation, route, method.lower())
     _query_links(schema)

@@ -312,13 +312,13 @@ class LimitsSettings(BaseModel):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="default request body limit (413 above)")
     route_body_bytes: dict[str, int] = Field(
-        default_factory=lambda: {"/v1/feedback:batch": 512 * 1024},
+        default_factory=lambda: {"/v1/feedback:batch": 256 * 1024},
         description="per-route body limits (path -> bytes) that replace max_body_bytes for that path",
     )
     max_filter_keys: int = Field(default=16, ge=1, description="metadata keys in one query's filters (422 above)")
     max_filter_values: int = Field(default=64, ge=1, description="values in one filter key's list (422 above)")
     write_rate_per_s: float = Field(
-        default=20.0, gt=0, description="sustained writes (POST / PUT / PATCH / DELETE) per API key per second"
+        default=20.0, gt=0, description="sustained writes (POST / PUT / PATCH / DELETE; not queries) per API key per s"
     )
     write_burst: int = Field(default=60, ge=1, description="writes one API key may send at once before 429")
     auth_fail_rate_per_s: float = Field(

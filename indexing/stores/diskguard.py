@@ -16,9 +16,10 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import StorageUnavailableError
 
@@ -91,6 +92,12 @@ class DiskGuard:
         kind = "read-only" if "read-only" in reason else "full"
         logger.warning("write refused action=%s reason=%s path=%s", action, kind, self.path)
         raise StorageUnavailableError(f"{action} refused: {reason}", reason=kind, retry_after_s=RETRY_AFTER_S)
+
+    def check_rows(self, action: str, rows: Sequence[tuple[str, list[float], dict[str, Any]]]) -> None:
+        """:meth:`check` for a write of ``(id, vector, payload)`` rows (size estimated from vectors and payloads)."""
+        payload_bytes = sum(len(repr(payload)) for _, _, payload in rows)
+        dim = len(rows[0][1]) if rows else 0
+        self.check(action, need_bytes=estimate_bytes(points=len(rows), dim=dim, payload_bytes=payload_bytes))
 
 
 def estimate_bytes(*, points: int, dim: int, payload_bytes: int = 0) -> int:

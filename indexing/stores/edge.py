@@ -44,7 +44,7 @@ from indexing.stores._common import (
     validate_points,
     vector_list,
 )
-from indexing.stores.diskguard import DiskGuard, estimate_bytes, is_storage_exhausted
+from indexing.stores.diskguard import DiskGuard, is_storage_exhausted
 from indexing.stores.diskguard import write_errors as _os_write_errors
 
 logger = logging.getLogger(__name__)
@@ -281,13 +281,6 @@ class EdgeVectorStore:
             return "vector store is closed"
         return self.disk_guard.problem()
 
-    def _guard_batch(self, action: str, name: str, batch: Sequence[tuple[str, list[float], dict]]) -> None:
-        """Refuse the next write batch while it would eat into the disk reserve."""
-        payload_bytes = sum(len(repr(payload)) for _, _, payload in batch)
-        dim = len(batch[0][1]) if batch else 0
-        need = estimate_bytes(points=len(batch), dim=dim, payload_bytes=payload_bytes)
-        self.disk_guard.check(f"{action} {name}", need_bytes=need)
-
     def drop_collection(self, name: str) -> None:
         """Delete a collection and its files. ``ConflictError`` if aliased, ``NotFoundError`` if unknown."""
         if not self.collection_exists(name):
@@ -319,7 +312,7 @@ class EdgeVectorStore:
         vectors = [_edge_vector(row[1], keyword, hybrid=hybrid) for row, keyword in zip(rows, sparse, strict=True)]
         with handle.write_lock, _edge_errors("upsert", name):
             for batch in batched(list(zip(rows, vectors, strict=True)), _WRITE_BATCH):
-                self._guard_batch("upsert", name, [row for row, _ in batch])
+                self.disk_guard.check_rows(f"upsert {name}", [row for row, _ in batch])
                 edge_points = [qe.Point(pid, vector, _shadow_bools(payload)) for (pid, _, payload), vector in batch]
                 handle.shard.update(qe.UpdateOperation.upsert_points(edge_points))
             handle.shard.flush()

@@ -91,13 +91,16 @@ def test_when_filter_too_big_then_422_naming_the_limit(
 
 def test_when_writes_exceed_the_keys_rate_then_429_with_retry_after(client: TestClient) -> None:
     _, other = client.app.state.container.api_keys.create("agent", name="other")  # type: ignore[attr-defined]
-    statuses = [client.post("/v1/query", json={"question": "refund"}, headers=ADMIN).status_code for _ in range(7)]
-    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
-    response = client.post("/v1/query", json={"question": "refund"}, headers=ADMIN)
+    qid = client.post("/v1/query", json={"question": "refund"}, headers=ADMIN).json()["query_id"]
+    event = {"query_id": qid, "kind": "thumbs", "value": "up"}
+    statuses = [client.post("/v1/feedback", json=event, headers=ADMIN).status_code for _ in range(7)]
+    assert statuses[:5] == [201] * 5 and statuses[5:] == [429, 429]
+    response = client.post("/v1/feedback", json=event, headers=ADMIN)
     body = _problem(response, 429)
     assert int(response.headers["Retry-After"]) >= 1 and body["retry_after_s"] > 0
     assert client.get("/v1/jobs", headers=ADMIN).status_code == 200  # reads are not limited
-    assert client.post("/v1/query", json={"question": "refund"}, headers={"X-API-Key": other}).status_code == 200
+    assert client.post("/v1/query", json={"question": "refund"}, headers=ADMIN).status_code == 200  # nor queries
+    assert client.post("/v1/feedback", json=event, headers={"X-API-Key": other}).status_code == 201
 
 
 def test_when_an_address_fails_auth_too_often_then_429_even_with_a_good_key(client: TestClient) -> None:
