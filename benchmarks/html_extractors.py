@@ -33,7 +33,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 def ensure_package(package: str, path: Path) -> None:
     """``apt-get install -y package`` when ``path`` is missing (the script needs the real documentation tree)."""
     if not path.exists():
-        subprocess.run(["apt-get", "install", "-y", "-q", package], check=True)  # noqa: S603,S607
+        subprocess.run(["apt-get", "install", "-y", "-q", package], check=True)
 
 
 def _words(text: str) -> collections.Counter[str]:

@@ -81,7 +81,7 @@ def test_query_returns_cited_answer_and_record(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["citations"][0]["doc_id"] == "refund"
-    assert set(body["citations"][0]) == {"chunk_id", "doc_id", "text", "score"}
+    assert set(body["citations"][0]) == {"chunk_id", "doc_id", "text", "score", "title", "section", "link"}
     assert "[1]" in body["answer"]
     assert (body["index_version"], body["embedder_version"]) == ("faq__v1", "base")
     assert (body["generator_version"], body["arm"]) == ("extractive", "current")
