@@ -108,3 +108,17 @@ def test_when_collection_has_no_keyword_index_then_hybrid_mode_searches_dense(
     hybrid = _service(manager, embedder, mode="hybrid", sparse=Bm25SparseEncoder())
     assert hybrid.hybrid_params(manager.live_collection("manual")) is None
     assert len(_top(hybrid, "Where do log messages go?", 3)) == 3
+
+
+def test_when_tuned_on_identifier_cases_then_a_keyword_weight_wins_and_is_recorded(
+    manager: IndexManager, embedder: Any
+) -> None:
+    from retrieval.fusion import TuningCase, tune_fusion_weight
+
+    hybrid = _service(manager, embedder, mode="hybrid", sparse=manager.sparse_encoder)
+    cases = [TuningCase(q, frozenset({page})) for q, page in IDENTIFIER_QUESTIONS.items()]
+    tuning = tune_fusion_weight(hybrid, cases, grid=(0.0, 1.0, 2.0))
+    assert tuning.weight in (1.0, 2.0) and tuning.mrr[tuning.weight] > tuning.mrr[0.0]
+    live = manager.live_collection("manual")
+    manager.set_fusion_weight(live, tuning.weight)  # what a cycle does on its candidate version
+    assert hybrid.hybrid_params(live).sparse_weight == tuning.weight  # type: ignore[union-attr]
