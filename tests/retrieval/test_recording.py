@@ -48,6 +48,9 @@ def test_when_submitted_then_only_scrubbed_text_is_persisted_after_flush() -> No
     assert sorted(log.records) == [f"q{i}" for i in range(5)]
     assert log.get_query("q3").question == "I am <EMAIL_ADDRESS>, where is my order?"
     assert not any("@example.com" in text for text in log.seen_text)
+    recorder.submit(_record(7), scrub_answer=False)  # an extractive answer: passage text, kept as indexed
+    assert recorder.flush(timeout_s=10)
+    assert log.get_query("q7").answer == "Today. [1]" and "@" not in log.get_query("q7").question
     recorder.close()
 
 
