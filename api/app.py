@@ -88,6 +88,7 @@ def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.container = container
+    container.background_recording = True  # the feedback and query routes wait for pending records (read-your-writes)
     app.state.metrics = ServiceMetrics(container)
     limits.install(app, container.settings.limits)  # inside the metrics middleware: 413 / 429 are counted
     app.middleware("http")(app.state.metrics.middleware)

@@ -34,6 +34,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "http-bench-admin-key"
+#: ``flywheel`` CLI of this tree (the console script would run the installed checkout).
+FLYWHEEL = [sys.executable, "-c", "import sys; from flywheel.cli import main; sys.exit(main())"]
 
 MINIMAL_APP = '''
 import os, sys
@@ -136,7 +138,7 @@ def summarise(latencies: list[float], seconds: float) -> dict[str, float]:
 
 def prepare(workdir: Path, env: dict[str, str]) -> Path:
     """Index the built-in FAQ into ``workdir/data``; copy its vectors for the minimal app. Returns the copy."""
-    subprocess.run([sys.executable, "-m", "flywheel.cli", "index", "--builtin", "faq"], cwd=workdir, env=env,
+    subprocess.run([*FLYWHEEL, "index", "--builtin", "faq"], cwd=workdir, env=env,
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     copy = workdir / "minimal_vectors"
     shutil.copytree(workdir / "data" / "vectors", copy, ignore=shutil.ignore_patterns(".lock"))
@@ -184,8 +186,8 @@ def main() -> int:
         copy = prepare(workdir, env)
         (workdir / "minimal_app.py").write_text(MINIMAL_APP)
         ours, minimal = free_port(), free_port()
-        procs.append(start([sys.executable, "-m", "flywheel.cli", "serve", "--host", "127.0.0.1", "--port",
-                            str(ours)], env, ours, workdir, "serve"))  # fmt: skip
+        serve = [*FLYWHEEL, "serve", "--host", "127.0.0.1", "--port", str(ours)]
+        procs.append(start(serve, env, ours, workdir, "serve"))
         minimal_env = {**env, "MINIMAL_VECTORS": str(copy), "PYTHONPATH": f"{workdir}{os.pathsep}{env['PYTHONPATH']}"}
         uvicorn = [sys.executable, "-m", "uvicorn", "minimal_app:app", "--host", "127.0.0.1", "--port", str(minimal)]
         procs.append(start([*uvicorn, "--log-level", "warning"], minimal_env, minimal, workdir, "minimal"))

@@ -163,7 +163,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = EdgeVectorStore(Path(tmp) / "vectors")
         try:
+            started = time.perf_counter()
             build(store, embedder, encoder, faq)
+            sys.stderr.write(f"indexed {len(faq)} answers in {time.perf_counter() - started:.0f} s\n")
             result: dict[str, Any] = {"benchmark": "hybrid_faq", **retrieval_ab(store, embedder, encoder, faq, args)}
             if args.answers:
                 result["answers"] = answer_quality(store, embedder, faq, load_generator(None, embedder), args.answers)

@@ -120,9 +120,9 @@ class VectorStore(Protocol):
         params: HybridParams,
         filter: SearchFilter | None = None,
     ) -> list[ScoredPoint]:
-        """Top-``top_k`` points by weighted RRF of the dense (cosine) and sparse (BM25 with IDF) rankings.
+        """Top-``top_k`` points by fusing the dense (cosine) and sparse (BM25 with IDF) rankings (``params.method``).
 
-        Scores are the fused RRF scores. Raises ``InvalidInputError`` when the collection has no keyword index.
+        Scores are the fused scores. Raises ``InvalidInputError`` when the collection has no keyword index.
         """
         ...
 

@@ -121,14 +121,14 @@ class RetrievalSettings(BaseModel):
         "tokens, IDF) and queries fuse both rankings (weighted RRF). Collections built without it are searched dense.",
     )
     fusion_weight: float = Field(
-        default=1.0,
+        default=0.5,
         ge=0.0,
         le=10.0,
         description="RRF weight of the keyword ranking relative to the dense ranking's 1.0 (0: dense only); the "
         "default for a corpus whose collection version records no tuned weight of its own",
     )
     fusion: Literal["rrf", "score"] = Field(
-        default="rrf",
+        default="score",
         description="how hybrid fuses the two rankings: rrf (weighted reciprocal rank) or score (weighted sum of "
         "normalised scores: a rare identifier's large keyword margin counts)",
     )

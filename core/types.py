@@ -84,10 +84,10 @@ class HybridParams:
     each ranking contributes before fusion.
     """
 
-    sparse_weight: float = 1.0
+    sparse_weight: float = 0.5
     rrf_k: int = 60
     candidates: int = 50
-    method: str = "rrf"
+    method: str = "score"
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ def build_arm(container: Container, models: dict[str, str | None], collection: s
         "corpus": container.settings.indexing.corpus,
         "sparse_encoder": container.sparse_encoder,
         "fusion": container.index_manager,
-        "recorder": container.query_recorder,
+        "recorder": container.query_recorder if container.background_recording else None,
     }
     if collection is None:
         return QueryService(**kwargs)

@@ -262,8 +262,12 @@ class Container:
             corpus=corpus or self.settings.indexing.corpus,
             sparse_encoder=self.sparse_encoder,
             fusion=self.index_manager,
-            recorder=self.query_recorder,
+            recorder=self.query_recorder if self.background_recording else None,
         )
+
+    #: Record answered queries on a background writer (set by the API app, whose feedback and query routes wait for
+    #: pending records); in-process callers (CLI, simulation) record synchronously, so they read their own writes.
+    background_recording: bool = False
 
     @cached_property
     def query_recorder(self) -> Any:

@@ -45,8 +45,13 @@ class QueryRecorder:
         self._thread = threading.Thread(target=self._run, name="query-recorder", daemon=True)
         self._thread.start()
 
-    def submit(self, record: QueryRecord) -> None:
-        """Queue ``record`` (raw text) for scrubbing and persisting; after :meth:`close` it is written inline."""
+    def submit(self, record: QueryRecord, *, scrub_answer: bool = True) -> None:
+        """Queue ``record`` (raw text) for scrubbing and persisting; after :meth:`close` it is written inline.
+
+        ``scrub_answer=False`` when the answer is copied from indexed passages only (the extractive generator): that
+        text is knowledge-base content already stored in the index, and the question is the only user-written text.
+        """
+        item = (record, scrub_answer)
         with self._done:
             if self._closed:
                 closed = True
@@ -54,9 +59,9 @@ class QueryRecorder:
                 closed = False
                 self._submitted += 1
         if closed:
-            self._write(record)
+            self._write(*item)
             return
-        self._queue.put(record)
+        self._queue.put(item)
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Wait until every record submitted so far is persisted (or failed); False on timeout."""
@@ -78,19 +83,16 @@ class QueryRecorder:
             item = self._queue.get()
             if item is _STOP:
                 return
-            assert isinstance(item, QueryRecord)
-            self._write(item)
+            assert isinstance(item, tuple)
+            self._write(*item)
             with self._done:
                 self._written += 1
                 self._done.notify_all()
 
-    def _write(self, record: QueryRecord) -> None:
+    def _write(self, record: QueryRecord, scrub_answer: bool = True) -> None:
         try:
-            scrubbed = dataclasses.replace(
-                record,
-                question=self.scrubber.scrub(record.question).text,
-                answer=self.scrubber.scrub(record.answer).text,
-            )
+            answer = self.scrubber.scrub(record.answer).text if scrub_answer else record.answer
+            scrubbed = dataclasses.replace(record, question=self.scrubber.scrub(record.question).text, answer=answer)
             self.query_log.record_query(scrubbed)
         except Exception as exc:  # one bad record must not stop the writer; the id and error type, never text
             self.failed += 1

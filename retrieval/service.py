@@ -268,8 +268,8 @@ class QueryService:
             filters=filters,
             latency_ms=result.latency_ms,
         )
-        if self.recorder is not None:
-            self.recorder.submit(record)
+        if self.recorder is not None:  # an extractive answer is indexed passage text: only the question is the user's
+            self.recorder.submit(record, scrub_answer=result.generator_version != "extractive")
         else:
             self.query_log.record_query(
                 replace(record, question=self.scrubber.scrub(question).text,

@@ -376,7 +376,7 @@ class EdgeVectorStore:
         params: HybridParams,
         filter: SearchFilter | None = None,
     ) -> list[ScoredPoint]:
-        """Weighted RRF (:func:`rrf_fuse`) of the dense ranking and the IDF-weighted sparse (BM25) ranking."""
+        """Fusion (:func:`rrf_fuse`, ``params.method``) of the dense and the IDF-weighted sparse (BM25) rankings."""
         handle = self._shard(name)
         check_hybrid(top_k, params, has_sparse=handle.sparse, name=name)
         parts = sparse_parts(sparse)

@@ -273,7 +273,7 @@ class QdrantVectorStore:
         params: HybridParams,
         filter: SearchFilter | None = None,
     ) -> list[ScoredPoint]:
-        """Weighted RRF (:func:`rrf_fuse`) of the dense ranking and the IDF-weighted sparse (BM25) ranking."""
+        """Fusion (:func:`rrf_fuse`, ``params.method``) of the dense and the IDF-weighted sparse (BM25) rankings."""
         target = self._resolve(name)
         check_hybrid(top_k, params, has_sparse=self.has_sparse(target), name=name)
         parts = sparse_parts(sparse)

@@ -191,13 +191,13 @@ def test_when_correction_given_then_next_agent_gets_it_and_revoke_removes_it(cli
     question = "Can I get a refund on a gift card?"
     qid = _ask(client, keys["agent"], question)["query_id"]
     text = "Unused gift vouchers are refundable within 30 days."
-    correction = client.post("/v1/feedback", json={"query_id": qid, "kind": "correction", "text": text},
-                             headers=keys["agent"])  # fmt: skip
+    correction = client.post("/v1/feedback", json={"query_id": qid, "kind": "correction", "text": text,
+                                                   "user_id": "agent-7"}, headers=keys["agent"])  # fmt: skip
     cid = correction.json()["id"]
     listed = client.get("/v1/corrections", params={"state": "applied"}, headers=keys["reader"]).json()
     entry = next(c for c in listed if c["id"] == cid)  # one screen: the text, the question, who proposed it
     assert (entry["text"], entry["question"], entry["state"]) == (text, question, "applied")
-    assert entry["proposed_by"]
+    assert entry["proposed_by"]  # who proposed it (as stored: pseudonymous)
     assert _ask(client, keys["agent"], question)["citations"][0]["text"] == text  # top citation for its question
     _problem(client.post(f"/v1/corrections/{cid}/approve", headers=ADMIN), 409)
     _problem(client.post(f"/v1/corrections/{cid}/revoke", headers=keys["agent"]), 403)

@@ -81,7 +81,7 @@ def _hybrid_points(n: int = 60, *, seed: int = 3, vocabulary: int = 0) -> list[P
     return points
 
 
-HYBRID = HybridParams(sparse_weight=1.0, rrf_k=60, candidates=30)
+HYBRID = HybridParams(sparse_weight=1.0, rrf_k=60, candidates=30, method="rrf")
 
 
 class VectorStoreContract:
@@ -433,8 +433,9 @@ class TestCongruence:
                 store.upsert("hy__v1", points)
             for q, text in enumerate(["roof term3 term77", "sqlstate 23505", "gutter term12 term300", "core.autocrlf"]):
                 query = rng.normal(size=DIM).tolist()
-                for weight, search_filter in [(1.0, None), (0.3, self.FILTERS[0]), (2.0, None)]:
-                    params = HybridParams(sparse_weight=weight, rrf_k=10 + q, candidates=200)  # no tie at a cutoff
+                cases = [(1.0, None, "rrf"), (0.3, self.FILTERS[0], "rrf"), (0.5, None, "score"), (2.0, None, "score")]
+                for weight, search_filter, method in cases:  # 200 candidates: no tie at a cutoff
+                    params = HybridParams(sparse_weight=weight, rrf_k=10 + q, candidates=200, method=method)
                     edge, local = (
                         s.hybrid_search("hy__v1", query, ENCODER.encode_query(text), top_k=10, params=params,
                                         filter=search_filter)

@@ -6,6 +6,7 @@ without a keyword index is still searched (dense); the per-version fusion weight
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -34,6 +35,10 @@ PAGES = {
     "class-53": "Class 53 Insufficient Resources: 53000 insufficient_resources, 53100 disk_full, 53200 out_of_memory, "
     "53300 too_many_connections.",
     "errors-intro": "When an error occurs the server reports it to the client and writes it to the server log.",
+    "errors-report": "If you think an error is a bug, report it to the developers with the full error message.",
+    "error-fields": "Error messages show a severity, a primary message and optionally a detail and a hint.",
+    "error-trap": "In PL/pgSQL an error raised inside a block can be trapped with an EXCEPTION clause.",
+    "error-verbosity": "The log_error_verbosity setting controls how much detail the log gets for each error.",
     "auth-files": "Client authentication is controlled by a configuration file stored in the data directory, "
     "pg_hba.conf.",
     "config": "Settings are read from the main configuration file, postgresql.conf, at start-up and on reload.",
@@ -51,6 +56,11 @@ IDENTIFIER_QUESTIONS = {
 }
 
 
+_CFG = RetrievalSettings()
+DEFAULTS = HybridParams(sparse_weight=_CFG.fusion_weight, rrf_k=_CFG.rrf_k, candidates=_CFG.hybrid_candidates,
+                        method=_CFG.fusion)  # fmt: skip
+
+
 def _service(manager: IndexManager, embedder: Any, *, mode: str, sparse: Bm25SparseEncoder | None) -> QueryService:
     return QueryService(
         embedder=embedder, store=manager.store, generator=ExtractiveGenerator(), query_log=FakeQueryLog(),
@@ -62,7 +72,7 @@ def _service(manager: IndexManager, embedder: Any, *, mode: str, sparse: Bm25Spa
 @pytest.fixture
 def manager(edge_store: Any, embedder: Any) -> IndexManager:
     manager = IndexManager(edge_store, chunker=Chunker(chunk_size=256, chunk_overlap=0),
-                           sparse_encoder=Bm25SparseEncoder(), hybrid=HybridParams(sparse_weight=1.0))  # fmt: skip
+                           sparse_encoder=Bm25SparseEncoder(), hybrid=DEFAULTS)  # fmt: skip
     manager.reindex("manual", [Document(id=k, text=v) for k, v in PAGES.items()], embedder=embedder)
     return manager
 
@@ -92,9 +102,9 @@ def test_when_natural_question_then_hybrid_keeps_the_dense_answer(manager: Index
 def test_when_version_has_a_tuned_weight_then_the_query_path_uses_it(manager: IndexManager, embedder: Any) -> None:
     live = manager.live_collection("manual")
     hybrid = _service(manager, embedder, mode="hybrid", sparse=manager.sparse_encoder)
-    assert hybrid.hybrid_params(live) == HybridParams(sparse_weight=1.0)
+    assert hybrid.hybrid_params(live) == DEFAULTS
     manager.set_fusion_weight(live, 0.0)  # a cycle tuned the keyword signal off for this version
-    assert hybrid.hybrid_params(live) == HybridParams(sparse_weight=0.0)
+    assert hybrid.hybrid_params(live) == replace(DEFAULTS, sparse_weight=0.0)
     assert manager.catalog.get(live).fusion_weight == 0.0  # type: ignore[union-attr]
     dense = _service(manager, embedder, mode="dense", sparse=None)
     assert _top(hybrid, "What does SQLSTATE 23505 mean?", 3) == _top(dense, "What does SQLSTATE 23505 mean?", 3)
@@ -108,3 +118,17 @@ def test_when_collection_has_no_keyword_index_then_hybrid_mode_searches_dense(
     hybrid = _service(manager, embedder, mode="hybrid", sparse=Bm25SparseEncoder())
     assert hybrid.hybrid_params(manager.live_collection("manual")) is None
     assert len(_top(hybrid, "Where do log messages go?", 3)) == 3
+
+
+def test_when_tuned_on_identifier_cases_then_a_keyword_weight_wins_and_is_recorded(
+    manager: IndexManager, embedder: Any
+) -> None:
+    from retrieval.fusion import TuningCase, tune_fusion_weight
+
+    hybrid = _service(manager, embedder, mode="hybrid", sparse=manager.sparse_encoder)
+    cases = [TuningCase(q, frozenset({page})) for q, page in IDENTIFIER_QUESTIONS.items()]
+    tuning = tune_fusion_weight(hybrid, cases, grid=(0.0, 1.0, 2.0))
+    assert tuning.weight in (1.0, 2.0) and tuning.mrr[tuning.weight] > tuning.mrr[0.0]
+    live = manager.live_collection("manual")
+    manager.set_fusion_weight(live, tuning.weight)  # what a cycle does on its candidate version
+    assert hybrid.hybrid_params(live).sparse_weight == tuning.weight  # type: ignore[union-attr]

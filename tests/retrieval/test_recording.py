@@ -1,0 +1,81 @@
+"""QueryRecorder: scrub before persisting, off the response path, bounded, nothing lost on a clean shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fakes import FakeQueryLog, FakeScrubber
+
+from core.types import QueryRecord
+from retrieval.recording import QueryRecorder
+
+pytestmark = pytest.mark.unit
+
+
+class SlowLog(FakeQueryLog):
+    """A query log whose writes take a while (a busy database) and that can be made to fail."""
+
+    def __init__(self, *, delay_s: float = 0.0, fail_ids: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self.fail_ids = fail_ids
+        self.seen_text: list[str] = []
+
+    def record_query(self, record: QueryRecord) -> None:
+        time.sleep(self.delay_s)
+        self.seen_text += [record.question, record.answer]
+        if record.id in self.fail_ids:
+            raise OSError("disk full")
+        super().record_query(record)
+
+
+def _record(i: int) -> QueryRecord:
+    return QueryRecord(id=f"q{i}", question=f"I am jane{i}@example.com, where is my order?", answer="Today. [1]",
+                       chunk_ids=[], doc_ids=[], scores=[], corpus="kb", index_version="kb__v1",
+                       embedder_version="base", generator_version="extractive")  # fmt: skip
+
+
+def test_when_submitted_then_only_scrubbed_text_is_persisted_after_flush() -> None:
+    log = SlowLog(delay_s=0.01)
+    recorder = QueryRecorder(log, FakeScrubber())
+    started = time.perf_counter()
+    for i in range(5):
+        recorder.submit(_record(i))
+    assert time.perf_counter() - started < 0.04  # submitting does not wait for the writes
+    assert recorder.flush(timeout_s=10)
+    assert sorted(log.records) == [f"q{i}" for i in range(5)]
+    assert log.get_query("q3").question == "I am <EMAIL_ADDRESS>, where is my order?"
+    assert not any("@example.com" in text for text in log.seen_text)
+    recorder.submit(_record(7), scrub_answer=False)  # an extractive answer: passage text, kept as indexed
+    assert recorder.flush(timeout_s=10)
+    assert log.get_query("q7").answer == "Today. [1]" and "@" not in log.get_query("q7").question
+    recorder.close()
+
+
+def test_when_closed_then_every_acknowledged_record_is_persisted_and_later_ones_inline() -> None:
+    log = SlowLog(delay_s=0.005)
+    recorder = QueryRecorder(log, FakeScrubber(), max_pending=4)  # bounded: submit blocks, never drops
+    threads = [threading.Thread(target=lambda k=k: [recorder.submit(_record(10 * k + i)) for i in range(10)])
+               for k in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorder.close()
+    recorder.close()  # idempotent
+    assert len(log.records) == 30
+    recorder.submit(_record(99))  # after close: written inline, still scrubbed
+    assert log.get_query("q99").question.startswith("I am <EMAIL_ADDRESS>")
+
+
+def test_when_a_write_fails_then_it_is_counted_and_the_writer_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    log = SlowLog(fail_ids=frozenset({"q1"}))
+    recorder = QueryRecorder(log, FakeScrubber())
+    for i in range(3):
+        recorder.submit(_record(i))
+    assert recorder.flush(timeout_s=10)
+    recorder.close()
+    assert recorder.failed == 1 and sorted(log.records) == ["q0", "q2"]
+    assert "query_id=q1" in caplog.text and "example.com" not in caplog.text
