@@ -324,23 +324,9 @@ def serve(
     same data dir become its clients instead of opening the store a second time; removed at a clean shutdown."""
     import uvicorn
 
-    from flywheel.client import remove_address, write_address
+    from flywheel.client import serve_announced
 
     settings = settings_of(ctx)
-
-    class AnnouncingServer(uvicorn.Server):
-        """uvicorn's server, recording its address once it listens and removing it before it stops."""
-
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets=sockets)
-            bound = [s.getsockname() for srv in getattr(self, "servers", []) for s in (srv.sockets or ())]
-            if self.started and bound:
-                write_address(settings.data_dir, host=self.config.host, port=int(bound[0][1]))
-
-        async def shutdown(self, sockets: Any = None) -> None:
-            remove_address(settings.data_dir)
-            await super().shutdown(sockets=sockets)
-
     # The API package is the top layer above ``flywheel``: uvicorn imports its factory by name.
     config = uvicorn.Config(
         "api.app:app_from_env",
@@ -349,10 +335,7 @@ def serve(
         port=port or settings.server.port,
         log_level="info",
     )
-    try:
-        AnnouncingServer(config).run()
-    finally:
-        remove_address(settings.data_dir)
+    serve_announced(config, data_dir=settings.data_dir)
 
 
 @app.command()

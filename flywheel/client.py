@@ -145,6 +145,30 @@ def _answers(url: str, *, timeout_s: float = 3.0) -> bool:
         return False
 
 
+def serve_announced(config: Any, *, data_dir: Path) -> None:
+    """Run uvicorn with ``config`` (a ``uvicorn.Config``), recording the address once it listens and removing the
+    record before it stops (and on any exit of this function)."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn's server, announcing itself in the data dir while it listens."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            bound = [s.getsockname() for srv in getattr(self, "servers", []) for s in (srv.sockets or ())]
+            if self.started and bound:
+                write_address(data_dir, host=self.config.host, port=int(bound[0][1]))
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            remove_address(data_dir)
+            await super().shutdown(sockets=sockets)
+
+    try:
+        AnnouncingServer(config).run()
+    finally:
+        remove_address(data_dir)
+
+
 # ---------------------------------------------------------------------------------------------------- selection
 def _warn(message: str) -> None:
     import typer
@@ -191,4 +215,4 @@ def select_backend(settings: Settings, container_factory: Any) -> Backend:
 
 
 __all__ = ["ADDRESS_FILE", "Backend", "LocalBackend", "address_path", "client_key", "read_address",
-           "remove_address", "running_service", "select_backend", "write_address"]  # fmt: skip
+           "remove_address", "running_service", "select_backend", "serve_announced", "write_address"]  # fmt: skip

@@ -62,3 +62,14 @@ def test_when_flywheel_config_names_no_file_then_invalid_input(monkeypatch: pyte
     monkeypatch.setenv("FLYWHEEL_CONFIG", str(tmp_path / "missing.toml"))
     with pytest.raises(InvalidInputError, match="FLYWHEEL_CONFIG"):
         Settings()
+
+
+def test_the_readme_opens_with_the_two_commands_and_every_doc_link_resolves() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split("#")[0].strip() for line in block] == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).is_file(), f"{page.name} links to missing {target}"
