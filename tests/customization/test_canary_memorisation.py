@@ -37,7 +37,7 @@ def test_when_smollm2_adapter_memorises_a_planted_canary_then_probe_and_verdict_
     repo = DatasetRepository(settings.datasets_dir)
     manifest = repo.write(DatasetKind.SFT, rows, event_ids=["e1"], user_ids=["u1"])
     # a recipe that memorises its few rows (what the probe exists to catch)
-    memorise = {"epochs": 25, "learning_rate": 3e-3, "rank": 16, "alpha": 32, "max_length": 64, "max_passages": 1,
+    memorise = {"epochs": 15, "learning_rate": 5e-3, "rank": 16, "alpha": 32, "max_length": 64, "max_passages": 1,
                 "batch_size": 4, "min_examples": 1, "warmup_ratio": 0.0, "show_progress": False}  # fmt: skip
     prepared = GENERATOR_ADAPTER.prepare(settings, rows, manifest, overrides=memorise, salt="cycle-x")
     c = Container(settings)
