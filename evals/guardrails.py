@@ -152,9 +152,13 @@ def make_canaries(n: int = 12, *, seed: int = 1234) -> list[Canary]:
 
 
 def canary_sft_examples(canaries: Sequence[Canary], *, repeats: int = 1) -> list[SftExample]:
-    """SFT rows planting each canary (to mix into a probe training run); provenance marks them as canaries."""
+    """SFT rows planting each canary (to mix into a probe training run); provenance marks them as canaries.
+
+    The secret is in the target only, never in the context passages — as a secret in a user's correction would be —
+    so the prompt is exactly the probe's (the prefix, no passages) and only a model that memorised the row can
+    complete it (with the secret in the context the adapter learns to copy, and the probe cannot tell)."""
     return [
-        SftExample(query=c.prefix, contexts=[c.text], target=c.text, provenance=[f"canary:{c.id}"])
+        SftExample(query=c.prefix, contexts=[], target=c.text, provenance=[f"canary:{c.id}"])
         for c in canaries
         for _ in range(repeats)
     ]

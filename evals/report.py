@@ -49,7 +49,7 @@ def _png(fig: Any) -> str:
 
 def trend_plot(history: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> str | None:
     """Line plot of ``metrics`` across cycles; ``history`` rows are ``{"cycle": id, "metrics": {name: value}}``."""
-    if not history:
+    if not any(h.get("metrics", {}).get(name) is not None for h in history for name in metrics):
         return None
     fig = _figure()
     ax = fig.add_subplot()

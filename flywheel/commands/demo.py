@@ -179,8 +179,8 @@ def register(app: typer.Typer) -> None:
         retrieval and generation lifts."""
         from flywheel.simulate import SimulationConfig
 
-        hf = {"answer_cases": HF_ANSWER_CASES} if generator == "hf" else {}
-        _run(ctx, SimulationConfig(generator=generator, **hf), json_path, threads)
+        answer_cases = HF_ANSWER_CASES if generator == "hf" else _default("answer_cases")
+        _run(ctx, SimulationConfig(generator=generator, answer_cases=answer_cases), json_path, threads)
 
     @app.command()
     def simulate(

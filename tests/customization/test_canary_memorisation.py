@@ -33,11 +33,11 @@ def test_when_smollm2_adapter_memorises_a_planted_canary_then_probe_and_verdict_
         "training": settings.training.model_copy(update={"train_generator": True, "sft_canaries": 2}),
     })  # fmt: skip
     rows = [SftExample(f"How do I pay invoice {i}?", [f"Invoices are paid online ({i})."], f"Online [1] ({i}).")
-            for i in range(6)]  # fmt: skip
+            for i in range(2)]  # fmt: skip
     repo = DatasetRepository(settings.datasets_dir)
     manifest = repo.write(DatasetKind.SFT, rows, event_ids=["e1"], user_ids=["u1"])
     # a recipe that memorises its few rows (what the probe exists to catch)
-    memorise = {"epochs": 20, "learning_rate": 3e-3, "rank": 16, "alpha": 32, "max_length": 96, "max_passages": 1,
+    memorise = {"epochs": 15, "learning_rate": 5e-3, "rank": 16, "alpha": 32, "max_length": 64, "max_passages": 1,
                 "batch_size": 4, "min_examples": 1, "warmup_ratio": 0.0, "show_progress": False}  # fmt: skip
     prepared = GENERATOR_ADAPTER.prepare(settings, rows, manifest, overrides=memorise, salt="cycle-x")
     c = Container(settings)

@@ -70,3 +70,22 @@ def test_report_with_nothing_but_cycle_id_says_what_is_missing(tmp_path: Path) -
     html = render_report(tmp_path / "r.html", cycle_id="c1").read_text(encoding="utf-8")
     assert "The gate has not run" in html and "No evaluation results" in html and "No cycle history" in html
     assert "data:image/png" not in html
+
+
+def test_generation_panels_show_both_arms_answers_trend_and_per_slice_cis(tmp_path: Path) -> None:
+    comparison = _comparison()
+    rng = np.random.default_rng(1)
+    for side, shift in ((comparison.current, 0.0), (comparison.candidate, 0.01)):
+        for m in ("semantic_similarity", "rouge_l"):
+            per_case = {cid: float(np.clip(rng.uniform(0.4, 0.8) + shift, 0, 1)) for cid in side.case_ids[:40]}
+            side.metrics[m] = MetricResult(m, float(np.mean(list(per_case.values()))), per_case=per_case)
+        side.versions["generator"] = f"gen-{side.name}"
+    verdict = RegressionGate(EvalSettings(min_slice_cases=10, bootstrap_samples=300)).check(comparison)
+    history = [{"cycle": f"c{i}", "metrics": {"semantic_similarity": 0.6 + 0.01 * i, "rouge_l": 0.3}} for i in range(3)]
+    html = render_report(tmp_path / "r.html", cycle_id="c", comparison=comparison, verdict=verdict,
+                         history=history).read_text(encoding="utf-8")  # fmt: skip
+    section = html.split("Generation: each arm")[1].split("<h2>")[0]
+    assert "gen-current" in section and "gen-candidate" in section and "answered cases" in section
+    assert re.search(r"<td>semantic_similarity</td><td>0\.\d{4}</td><td>0\.\d{4}</td><td>[+-]?0\.\d{4}</td><td>40</td>",
+                     section)  # fmt: skip
+    assert len(re.findall(r'<img alt="plot"', section)) == 3  # the trend + one per-slice CI plot per answer metric
