@@ -6,7 +6,8 @@ The use case behind ``DELETE /v1/users/{id}/data`` (and the CLI). Each room dele
 2. here, through the ``VectorStore`` port: the passages of the deleted applied corrections leave *every* collection
    version of the corpus, the live one included (a group still supported by other principals keeps its passage in
    the live collection only), and each touched collection is rewritten (:func:`compact_collection`) so the text is
-   gone from the shard files and their write-ahead log, not merely marked deleted;
+   gone from the shard files and their write-ahead log, not merely marked deleted; recorded answers of other
+   queries that cited a removed passage (and so may quote it) lose their answer text;
 3. the curated dataset versions drop every row whose provenance is one of the deleted events or queries.
 
 Trained models cannot forget: the result lists the model versions trained on datasets that held the user's data.
@@ -24,10 +25,13 @@ from core.types import DatasetKind, Point, parse_collection_name
 from feedback.fastpath import live_correction_id
 from feedback.store import CorrectionRecord, CorrectionState, DeletionReport, SqlStore
 from indexing.chunking import chunk_id
+from indexing.corrections import ALIAS_DOC_KEY, question_point_id
 
 logger = logging.getLogger(__name__)
 
 COPY_BATCH = 256
+#: Chunks a correction passage may span (its text is at most feedback.max_text_chars): ids checked in query records.
+_MAX_CORRECTION_CHUNKS = 8
 
 
 @dataclass(slots=True)
@@ -37,6 +41,7 @@ class DeletionOutcome:
     report: DeletionReport
     passages_deleted: dict[str, int] = field(default_factory=dict)
     dataset_rows_deleted: dict[str, int] = field(default_factory=dict)
+    answers_redacted: int = 0
 
 
 def delete_user_data(
@@ -53,6 +58,11 @@ def delete_user_data(
     for corpus, passages, supported in _passages_by_corpus(store, applied):
         outcome.passages_deleted.update(
             purge_passages(vector_store, corpus=corpus, passage_ids=passages, keep_live=supported)
+        )
+        # other users' recorded answers may quote a removed passage: they lose their answer text (ids stay)
+        gone = [p for p in passages if p not in supported]
+        outcome.answers_redacted += store.redact_answers_citing(
+            [chunk_id(f"correction:{p}", i) for p in gone for i in range(_MAX_CORRECTION_CHUNKS)]
         )
     provenance = set(report.deleted_event_ids) | {f"q:{q}" for q in report.deleted_query_ids}
     for kind in DatasetKind:
@@ -94,7 +104,7 @@ def purge_passages(
     """Remove correction passages from every version of ``corpus`` and compact each touched collection.
 
     ``keep_live`` names passages other principals still support: they stay in the collection the alias serves.
-    Returns points removed per collection.
+    Returns passages removed per collection (each with its chunks and its question point).
     """
     live = vector_store.get_alias(corpus)
     removed: dict[str, int] = {}
@@ -108,7 +118,7 @@ def purge_passages(
             continue
         vector_store.delete(name, [p.id for p in doomed])
         compact_collection(vector_store, name, dim=len(doomed[0].vector))
-        removed[name] = len(doomed)
+        removed[name] = len({p.payload.get(ALIAS_DOC_KEY) or p.payload.get("doc_id") for p in doomed})  # passages
     return removed
 
 
@@ -121,8 +131,9 @@ def _passage_points(vector_store: VectorStore, collection: str, passage_ids: Seq
         if not first:
             continue
         count = int(first[0].payload.get("chunk_count", 1))
-        rest = [chunk_id(doc_id, i) for i in range(1, count)]
-        points += first + (vector_store.retrieve(collection, rest, with_vectors=True) if rest else [])
+        # the passage's chunks and its question point (hybrid's second point carries the correction text too)
+        rest = [chunk_id(doc_id, i) for i in range(1, count)] + [question_point_id(doc_id)]
+        points += first + vector_store.retrieve(collection, rest, with_vectors=True)
     return points
 
 
@@ -149,7 +160,8 @@ def compact_collection(vector_store: VectorStore, name: str, *, dim: int) -> Non
 
 
 def _copy(vector_store: VectorStore, source: str, target: str, *, dim: int) -> None:
-    vector_store.create_collection(target, dim=dim)
+    # the copy keeps the keyword index (hybrid search) when the source has one: points carry their sparse vectors
+    vector_store.create_collection(target, dim=dim, sparse=vector_store.has_sparse(source))
     batch: list[Point] = []
     for point in vector_store.scroll(source, with_vectors=True, batch_size=COPY_BATCH):
         batch.append(point)

@@ -62,6 +62,7 @@ def delete_user_data(user_id: UserId, container: ContainerDep, principal: Admin)
         corrections_deleted=len(report.corrections),
         correction_passages_deleted=outcome.passages_deleted,
         dataset_rows_deleted=outcome.dataset_rows_deleted,
+        answers_redacted=outcome.answers_redacted,
         datasets=report.datasets,
         models=report.models,
     )

@@ -190,6 +190,9 @@ class DeletionPublic(BaseModel):
     dataset_rows_deleted: dict[str, int] = Field(
         default_factory=dict, description="rows removed per curated dataset version ({kind}/v{n})"
     )
+    answers_redacted: int = Field(
+        default=0, description="recorded answers of other queries that cited a removed passage, their text removed"
+    )
     datasets: list[str] = Field(description="dataset versions that had held the user's data")
     models: list[str] = Field(description="trained model versions that still carry the data (retrain to remove it)")
 

@@ -28,9 +28,9 @@ class QueryRequest(NulFreeModel):
     top_k: int = Field(default=5, ge=1, le=50, description="number of passages to retrieve and cite")
     filters: FilterSpec | None = Field(default=None, description="metadata field -> value or list of values")
     user_id: str | None = Field(
-        default=None, max_length=128, pattern=NoNul, description="pseudonymous user id (sticky canary)"
+        default=None, max_length=200, pattern=NoNul, description="pseudonymous user id (sticky canary)"
     )
-    tenant: str | None = Field(default=None, max_length=128, pattern=NoNul, description="tenant / team, for slicing")
+    tenant: str | None = Field(default=None, max_length=200, pattern=NoNul, description="tenant / team, for slicing")
 
 
 class CitationPublic(BaseModel):

@@ -161,6 +161,22 @@ class UsageMixin:
             keys[0], len(event_ids), len(query_ids), datasets, models, corrections, event_ids, query_ids
         )
 
+    def redact_answers_citing(self: _HasSession, chunk_ids: Sequence[str]) -> int:
+        """Replace the recorded answer of every query that cited one of ``chunk_ids`` (it may quote them) with
+        :data:`REDACTED_ANSWER`; returns how many answers changed. Citations are kept (ids, no text)."""
+        if not chunk_ids:
+            return 0
+        with self._session() as session:
+            cited = sa.or_(*[sa.cast(QueryRow.chunk_ids, sa.Text).like(f"%{cid}%") for cid in chunk_ids])
+            result = session.execute(
+                sa.update(QueryRow).where(cited, QueryRow.answer != REDACTED_ANSWER).values(answer=REDACTED_ANSWER)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+#: What a recorded answer that quoted deleted user data reads after the deletion.
+REDACTED_ANSWER = "<answer removed: it quoted data of a deleted user>"
+
 
 def _delete_corrections(session: Session, event_ids: Sequence[str]) -> list[CorrectionRecord]:
     rows = list(session.scalars(sa.select(CorrectionRow).where(CorrectionRow.event_id.in_(event_ids))))

@@ -204,6 +204,7 @@ def test_when_user_data_deleted_then_text_leaves_every_file_and_report_says_what
     assert report["correction_passages_deleted"] == {old: 1, live: 1}
     assert report["dataset_rows_deleted"] == {f"contrastive/v{manifest.version}": 1}
     assert report["models"] == ["embedder-v9"] and report["user_id"] == user
+    assert report["answers_redacted"] >= 1  # the other queries whose answers quoted the passage
     assert _holding(immediate.data_dir, text) == []
     assert not immediate.cited(text)
     assert [r.positive for r in repo.read(DatasetKind.CONTRASTIVE, manifest.version)] == ["kept"]
