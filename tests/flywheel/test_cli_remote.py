@@ -51,6 +51,7 @@ class Live:
             "FLYWHEEL_DATA_DIR": str(self.data_dir), "FLYWHEEL_AUTH__BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
             "FLYWHEEL_EVAL__GOLD_SET": str(self.gold), "FLYWHEEL_EVAL__MIN_SLICE_CASES": "2",
             "FLYWHEEL_DEPLOY__REINDEX_CRON": "", "FLYWHEEL_DEPLOY__CANARY_CHECK_CRON": "",
+            "FLYWHEEL_INDEXING__SOURCE_ROOTS": json.dumps([str(workdir)]),  # reindex sources are confined
             "FLYWHEEL_URL": None, "FLYWHEEL_API_KEY": None, "FLYWHEEL_CONFIG": None,
         }  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
