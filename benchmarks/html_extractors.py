@@ -7,18 +7,20 @@ floor). Code kept = share of ``<pre>`` blocks found verbatim. Navigation: on deb
 "Prev / Up / Home / Next" header and footer tables) we count extracted paragraphs equal to a navigation line.
 
 Run: ``PYTHONPATH=$PWD .venv/bin/python benchmarks/html_extractors.py [--pages N]``; the last line is one JSON object.
-Installs ``git-doc`` and ``debian-reference-en`` with apt-get when missing. Needs the dev extras (trafilatura,
-readability-lxml, justext).
+Installs ``git-doc`` and ``debian-reference-en`` with apt-get when missing, and the compared extractors (trafilatura,
+readability-lxml, justext: ``benchmarks/requirements.txt``) with pip when missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import importlib.util
 import json
 import re
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +36,15 @@ def ensure_package(package: str, path: Path) -> None:
     """``apt-get install -y package`` when ``path`` is missing (the script needs the real documentation tree)."""
     if not path.exists():
         subprocess.run(["apt-get", "install", "-y", "-q", package], check=True)
+
+
+def ensure_extractors() -> None:
+    """``pip install -r benchmarks/requirements.txt`` (under the repo's constraints) when an extractor is missing."""
+    if all(importlib.util.find_spec(m) for m in ("trafilatura", "readability", "justext")):
+        return
+    here = Path(__file__).resolve().parent
+    pip = [sys.executable, "-m", "pip", "install", "-q", "-c", str(here.parent / "constraints.txt")]
+    subprocess.run([*pip, "-r", str(here / "requirements.txt")], check=True)
 
 
 def _words(text: str) -> collections.Counter[str]:
@@ -132,6 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=0, help="git-doc pages to score (0: every page with a .txt)")
     args = parser.parse_args()
+    ensure_extractors()
     ensure_package("git-doc", GIT_DOC)
     ensure_package("debian-reference-en", DEB_REF)
     git_pages = sorted(p for p in GIT_DOC.glob("*.html") if p.with_suffix(".txt").exists())
