@@ -7,7 +7,8 @@ interleaved, so drift on a shared machine hits both alike):
 - B (loaded): the same while an adversary keeps exactly one request in flight — the biggest the limits allow:
   ``filter`` (``limits.max_filter_keys`` keys x ``limits.max_filter_values`` values) or ``batch`` (a feedback batch of
   long comments filling ``limits.route_body_bytes['/v1/feedback:batch']``). The phase waits for the adversary's last
-  request to finish before the next A phase starts.
+  request to finish before the next A phase starts. ``plain`` keeps an ordinary query in flight instead: the floor
+  that any second request in flight sets on a 2-core machine, to read the adversaries' ratios against.
 
 Prints one JSON line: per adversary the unloaded and loaded p50 / p99 (ms), the p99 ratio (target <= 2), the
 adversarial requests completed and their statuses. Timings on a shared 2-core machine are noisy: quote the ratio.
@@ -89,7 +90,9 @@ def start_service(workdir: Path, docs: int) -> tuple[subprocess.Popen[bytes], st
 
 
 def adversarial_request(kind: str, limits: dict[str, Any], query_id: str) -> tuple[str, dict[str, Any]]:
-    """(path, body) of the biggest request the limits allow for ``kind``."""
+    """(path, body) of the biggest request the limits allow for ``kind`` (``plain``: an ordinary query)."""
+    if kind == "plain":
+        return "/v1/query", {"question": "How long do refunds take?"}
     if kind == "filter":
         filters = {f"key{k}": [f"value-{k}-{v}" for v in range(limits["max_filter_values"])]
                    for k in range(limits["max_filter_keys"])}  # fmt: skip
@@ -174,7 +177,8 @@ def measure(url: str, kind: str, limits: dict[str, Any], *, rounds: int, queries
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--adversary", nargs="+", choices=["filter", "batch"], default=["filter", "batch"])
+    parser.add_argument("--adversary", nargs="+", choices=["plain", "filter", "batch"],
+                        default=["plain", "filter", "batch"])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--queries", type=int, default=30, help="normal queries per phase")
     parser.add_argument("--docs", type=int, default=120, help="FAQ answers indexed")

@@ -120,6 +120,11 @@ class RetrievalSettings(BaseModel):
         description="dense: embeddings only; hybrid: new collection versions also get a BM25 keyword index (code-aware "
         "tokens, IDF) and queries fuse both rankings (weighted RRF). Collections built without it are searched dense.",
     )
+    tune_fusion_weight: bool = Field(
+        default=True,
+        description="each cycle tunes its candidate version's keyword weight on the curated training pairs (MRR@10 "
+        "over 0 / 0.25 / 0.5 / 1 / 2) and records it on that version; the gate judges it with the candidate",
+    )
     fusion_weight: float = Field(
         default=0.5,
         ge=0.0,

@@ -380,7 +380,8 @@ def train_embedder(
     usable = usable_pairs(pairs, config)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(output_dir)
-    teacher, teacher_metrics = None, {}
+    teacher: Any = None
+    teacher_metrics: dict[str, Any] = {}
     if config.teacher:
         teacher, teacher_metrics = _prepare_teacher(
             usable, corpus_passages, config, out, base_models_dir, device, on_progress=part_of(on_progress, 0, 2)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.errors import FlywheelError, NotEnoughDataError
 from core.ports import ProgressCallback
-from core.types import ModelKind
+from core.types import DatasetKind, ModelKind
 from flywheel import gating, steps
 from flywheel.arms import build_arm
 from flywheel.cycle_state import CycleState
@@ -284,6 +284,10 @@ class _Run:
             on_progress=self.reporter(),
         )  # fmt: skip
         candidate.collection = info["collection"]
+        contrastive = self.state.curated.datasets.get(DatasetKind.CONTRASTIVE.value)
+        info |= steps.tune_fusion(
+            self.c, candidate, repo=self.repo, contrastive_version=contrastive.version if contrastive else None
+        )
         return info
 
     def evaluate(self) -> dict[str, Any]:

@@ -256,6 +256,36 @@ def build_candidate(
             "seconds": report.seconds}  # fmt: skip
 
 
+#: Training questions a cycle's fusion-weight tuning searches at most (5 weights each: searches only, no answers).
+TUNING_CASES = 200
+
+
+def tune_fusion(
+    c: Container, candidate: Candidate, *, repo: DatasetRepository, contrastive_version: int | None
+) -> dict[str, Any]:
+    """Tune the candidate collection's keyword weight (hybrid retrieval) on the cycle's TRAINING pairs and record it
+    on that version (:func:`retrieval.fusion.tune_fusion_weight`), so the gate judges the weight with the candidate
+    and a promotion serves it. Nothing happens in dense mode, without a keyword index or without curated pairs."""
+    from retrieval.fusion import TuningCase, tune_fusion_weight
+
+    if contrastive_version is None or not c.settings.retrieval.tune_fusion_weight:
+        return {"fusion_weight": None, "tuning_cases": 0}
+    pairs = [p for p in repo.read(DatasetKind.CONTRASTIVE, contrastive_version) if p.positive_chunk_id]
+    relevant: dict[str, set[str]] = {}
+    for pair in pairs:
+        relevant.setdefault(pair.query, set()).add(str(pair.positive_chunk_id))
+    questions = sorted(relevant)[:TUNING_CASES]
+    chunk_ids = sorted({cid for q in questions for cid in relevant[q]})
+    doc_of = {p.id: str(p.payload.get("doc_id", "")) for p in c.vector_store.retrieve(candidate.collection, chunk_ids)}
+    cases = [TuningCase(q, frozenset(doc_of[cid] for cid in relevant[q] if cid in doc_of)) for q in questions]
+    cases = [case for case in cases if case.relevant_doc_ids]
+    tuning = tune_fusion_weight(build_arm(c, dict(candidate.models), candidate.collection), cases)
+    if tuning.weight is not None:
+        c.index_manager.set_fusion_weight(candidate.collection, tuning.weight)
+    return {"fusion_weight": tuning.weight, "tuning_cases": len(cases),
+            "fusion_mrr": {str(w): m for w, m in tuning.mrr.items()}}  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------- gate (for eval)
 def gate(c: Container, comparison: Comparison, *, datasets: Any = None) -> tuple[GateVerdict, list[GuardrailResult]]:
     """The gate's verdict on a stored candidate (``flywheel eval``): no training sets, so no dataset guardrails."""

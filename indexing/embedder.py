@@ -70,7 +70,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._version = version
         dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else None
-        self._dim = int(dim or self.model.get_sentence_embedding_dimension())
+        self._dim = int(dim or self.model.get_sentence_embedding_dimension() or 0)
         logger.info("embedder loaded path=%s version=%s dim=%d", path, version, self._dim)
 
     @property
