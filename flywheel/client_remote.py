@@ -28,6 +28,8 @@ from core.errors import (
 
 _PROBLEM_TYPES: dict[str, type[FlywheelError]] = {
     "invalid-input": InvalidInputError,
+    "payload-too-large": InvalidInputError,  # 413: the body is over the route's limit (exit 2)
+    "rate-limited": UpstreamUnavailableError,  # 429: try again after Retry-After (exit 6, like a service outage)
     "malformed-json": InvalidInputError,
     "unsupported-media-type": InvalidInputError,
     "not-found": NotFoundError,
@@ -40,7 +42,8 @@ _PROBLEM_TYPES: dict[str, type[FlywheelError]] = {
 }
 _BY_STATUS: dict[int, type[FlywheelError]] = {
     400: InvalidInputError, 401: UnauthorizedError, 403: ForbiddenError, 404: NotFoundError, 405: InvalidInputError,
-    409: ConflictError, 415: InvalidInputError, 422: InvalidInputError, 503: UpstreamUnavailableError,
+    409: ConflictError, 413: InvalidInputError, 415: InvalidInputError, 422: InvalidInputError,
+    429: UpstreamUnavailableError, 503: UpstreamUnavailableError,
 }  # fmt: skip
 _MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
 CURATE_TIMEOUT_S = 900.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -104,6 +104,26 @@ def check_hybrid(top_k: int, params: HybridParams, *, has_sparse: bool, name: st
         raise InvalidInputError(f"collection {name!r} has no keyword index; rebuild it in hybrid mode", field="mode")
     if params.sparse_weight < 0 or params.rrf_k < 1 or params.candidates < 1:
         raise InvalidInputError("hybrid params need sparse_weight >= 0, rrf_k >= 1, candidates >= 1", field="fusion")
+
+
+def fused_search(
+    dense: Callable[[int], list[ScoredPoint]],
+    keyword: Callable[[tuple[list[int], list[float]], int], list[ScoredPoint]],
+    sparse: SparseVector,
+    *,
+    top_k: int,
+    params: HybridParams,
+) -> list[ScoredPoint]:
+    """A hybrid search from an adapter's two searches: ``dense(limit)`` and ``keyword((indices, values), limit)``.
+
+    Dense only when the query has no keyword or the weight is 0; else both rankings over ``params.candidates`` (at
+    least ``top_k``) fused by :func:`rrf_fuse`. The adapters call it after :func:`check_hybrid`.
+    """
+    parts = sparse_parts(sparse)
+    if parts is None or params.sparse_weight == 0:
+        return dense(top_k)
+    limit = max(params.candidates, top_k)
+    return rrf_fuse(dense(limit), keyword(parts, limit), top_k=top_k, params=params)
 
 
 def rrf_fuse(

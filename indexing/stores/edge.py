@@ -38,8 +38,8 @@ from indexing.stores._common import (
     canonical_id,
     check_hybrid,
     check_name,
+    fused_search,
     is_uuid,
-    rrf_fuse,
     sparse_parts,
     validate_points,
     vector_list,
@@ -379,23 +379,21 @@ class EdgeVectorStore:
         """Fusion (:func:`rrf_fuse`, ``params.method``) of the dense and the IDF-weighted sparse (BM25) rankings."""
         handle = self._shard(name)
         check_hybrid(top_k, params, has_sparse=handle.sparse, name=name)
-        parts = sparse_parts(sparse)
-        limit = max(params.candidates, top_k)
-        dense = self.search(name, vector, top_k=top_k if parts is None or params.sparse_weight == 0 else limit,
-                            filter=filter)  # fmt: skip
-        if parts is None or params.sparse_weight == 0:
-            return dense
-        request = qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(qe.SparseVector(*parts), using=SPARSE_VECTOR),
-            filter=edge_filter(filter),
-            with_payload=True,
-            with_vector=False,
-        )
-        with _edge_errors("search", name):
-            hits = handle.shard.query(request)
-        keyword = [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
-        return rrf_fuse(dense, keyword, top_k=top_k, params=params)
+
+        def keyword(parts: tuple[list[int], list[float]], limit: int) -> list[ScoredPoint]:
+            request = qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(qe.SparseVector(*parts), using=SPARSE_VECTOR),
+                filter=edge_filter(filter),
+                with_payload=True,
+                with_vector=False,
+            )
+            with _edge_errors("search", name):
+                hits = handle.shard.query(request)
+            return [ScoredPoint(id=str(h.id), score=float(h.score), payload=_public_payload(h.payload)) for h in hits]
+
+        dense = lambda limit: self.search(name, vector, top_k=limit, filter=filter)  # noqa: E731
+        return fused_search(dense, keyword, sparse, top_k=top_k, params=params)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
         """Points by id in request order; missing or non-UUID ids are skipped."""

@@ -34,8 +34,8 @@ from indexing.stores._common import (
     canonical_id,
     check_hybrid,
     check_name,
+    fused_search,
     is_uuid,
-    rrf_fuse,
     sparse_parts,
     validate_points,
     vector_list,
@@ -276,20 +276,19 @@ class QdrantVectorStore:
         """Fusion (:func:`rrf_fuse`, ``params.method``) of the dense and the IDF-weighted sparse (BM25) rankings."""
         target = self._resolve(name)
         check_hybrid(top_k, params, has_sparse=self.has_sparse(target), name=name)
-        parts = sparse_parts(sparse)
-        limit = max(params.candidates, top_k)
-        dense = self.search(name, vector, top_k=top_k if parts is None or params.sparse_weight == 0 else limit,
-                            filter=filter)  # fmt: skip
-        if parts is None or params.sparse_weight == 0:
-            return dense
-        keyword = models.SparseVector(indices=parts[0], values=parts[1])
-        with _qdrant_errors("search", name):
-            response = self.client.query_points(
-                target, query=keyword, using=SPARSE_VECTOR, limit=limit, query_filter=qdrant_filter(filter),
-                with_payload=True,
-            )  # fmt: skip
-        hits = [ScoredPoint(id=str(p.id), score=float(p.score), payload=dict(p.payload or {})) for p in response.points]
-        return rrf_fuse(dense, hits, top_k=top_k, params=params)
+
+        def keyword(parts: tuple[list[int], list[float]], limit: int) -> list[ScoredPoint]:
+            query = models.SparseVector(indices=parts[0], values=parts[1])
+            with _qdrant_errors("search", name):
+                response = self.client.query_points(
+                    target, query=query, using=SPARSE_VECTOR, limit=limit, query_filter=qdrant_filter(filter),
+                    with_payload=True,
+                )  # fmt: skip
+            return [ScoredPoint(id=str(p.id), score=float(p.score), payload=dict(p.payload or {}))
+                    for p in response.points]  # fmt: skip
+
+        dense = lambda limit: self.search(name, vector, top_k=limit, filter=filter)  # noqa: E731
+        return fused_search(dense, keyword, sparse, top_k=top_k, params=params)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[Point]:
         """Points by id in request order; missing or non-UUID ids are skipped."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from fakes import FakeScrubber
 from fastapi.testclient import TestClient
+from pgschema import throwaway_pg_schema
 
 from api.app import create_app
 from core.settings import Settings
@@ -125,19 +125,8 @@ def _run_all(client: TestClient, query_ids: list[str]) -> _Run:
 @pytest.fixture
 def pg_url(postgres_url: str) -> Iterator[str]:
     """A throw-away PostgreSQL schema as a URL whose search_path selects it."""
-    import sqlalchemy as sa
-
-    schema = "contract_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_pg_schema(postgres_url, prefix="contract_") as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pgschema import throwaway_pg_schema
 
 from core.settings import PiiSettings
 from core.types import Arm, Chunk, Metadata, QueryRecord
@@ -24,19 +25,8 @@ def scrubber() -> Any:
 @pytest.fixture(scope="session")
 def pg_schema_url(postgres_url: str) -> Iterator[str]:
     """A fresh PostgreSQL schema for this session (dropped afterwards), as a URL whose search_path selects it."""
-    import sqlalchemy as sa
-
-    schema = "fbtest_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_pg_schema(postgres_url, prefix="fbtest_") as url:
+        yield url
 
 
 def _clear(store: Any) -> None:

@@ -45,6 +45,8 @@ def _settings(tmp_path: Path, **values: Any) -> Settings:
         (401, "unauthorized", UnauthorizedError, 5),
         (403, "forbidden", ForbiddenError, 5),
         (503, "upstream-unavailable", UpstreamUnavailableError, 6),
+        (413, "payload-too-large", InvalidInputError, 2),
+        (429, "rate-limited", UpstreamUnavailableError, 6),
         (404, None, NotFoundError, 3),  # a route the service does not have (older version): no problem type
         (500, "internal", FlywheelError, 1),
     ],
