@@ -234,6 +234,9 @@ def index(
     corpus: str = typer.Option(None, "--corpus", help="corpus (alias) name; default settings.indexing.corpus"),
     jsonl: bool = typer.Option(False, "--jsonl", help="PATH is a JSONL file (id, text, metadata per line)"),
     strict: bool = typer.Option(False, "--strict", help="abort on the first file that cannot be read"),
+    allow_shrink: bool = typer.Option(
+        False, "--allow-shrink", help="accept a version that drops more than indexing.max_drop_share of the live docs"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Index documents into a new collection version and switch the corpus alias to it (incremental).
@@ -263,9 +266,13 @@ def index(
         from flywheel.loop import switch_to_new_version
 
         documents = documents + approved_corrections(container, name)
-        result, _record = switch_to_new_version(container, documents, note="flywheel index", show_progress=True)
+        result, _record = switch_to_new_version(
+            container, documents, note="flywheel index", show_progress=True, allow_shrink=allow_shrink
+        )
     else:
-        result = container.index_manager.reindex(name, documents, embedder=container.embedder, show_progress=True)
+        result = container.index_manager.reindex(
+            name, documents, embedder=container.embedder, show_progress=True, allow_shrink=allow_shrink
+        )
     summary = {**_as_dict(result), **loaded}
     if as_json:
         echo_json(summary)

@@ -116,10 +116,16 @@ def register(app: typer.Typer) -> None:
     def reindex(
         ctx: typer.Context,
         source: str = typer.Option(None, "--source", help="folder, .jsonl file or builtin:faq (default setting)"),
+        allow_shrink: bool = typer.Option(
+            False, "--allow-shrink", help="accept a version that drops more than indexing.max_drop_share of the docs"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print the job as JSON"),
     ) -> None:
         """Re-read the source documents + approved corrections, embed incrementally, switch (for an external cron)."""
-        job = _run_job(ctx, "reindex", {"source": _absolute_source(source)} if source else {})
+        params: dict[str, Any] = {"source": _absolute_source(source)} if source else {}
+        if allow_shrink:
+            params["allow_shrink"] = True
+        job = _run_job(ctx, "reindex", params)
         _show_job(job, as_json=as_json)
         _fail_if_failed(job)
 

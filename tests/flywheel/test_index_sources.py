@@ -95,3 +95,21 @@ def test_api_citations_carry_title_section_and_link(container: Container, trees:
     assert top["doc_id"] == "html/git-push.html.gz"
     assert (top["title"], top["section"]) == ("git-push(1)", "OPTIONS")
     assert top["link"] == "https://docs.example.com/git/html/git-push.html.gz"
+
+
+def test_when_index_would_drop_most_of_the_live_corpus_then_refused_unless_allow_shrink(
+    container: Container, tmp_path: Path
+) -> None:
+    full, small = tmp_path / "full.jsonl", tmp_path / "small.jsonl"
+    full.write_text("".join(json.dumps({"id": f"d{i}", "text": f"answer {i} about topic {i}"}) + "\n" for i in range(8)))
+    small.write_text(json.dumps({"id": "etc", "text": "root:x:0:0"}) + "\n")
+    assert _run(container, "index", str(full), "--jsonl").exit_code == 0
+    live = container.vector_store.get_alias(container.settings.indexing.corpus)
+
+    refused = _run(container, "index", str(small), "--jsonl")
+    assert refused.exit_code == 2 and "allow_shrink" in refused.output  # the wrong folder does not replace the corpus
+    assert container.vector_store.get_alias(container.settings.indexing.corpus) == live
+
+    allowed = _run(container, "index", str(small), "--jsonl", "--allow-shrink")
+    assert allowed.exit_code == 0, allowed.output
+    assert container.vector_store.get_alias(container.settings.indexing.corpus) != live
