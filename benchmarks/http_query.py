@@ -184,14 +184,21 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         copy = prepare(workdir, env)
+        dense_dir = workdir / "data_dense"  # the same index, served dense-only by a second service (its own data dir)
+        shutil.copytree(workdir / "data", dense_dir, ignore=shutil.ignore_patterns(".lock", "service.json"))
         (workdir / "minimal_app.py").write_text(MINIMAL_APP)
         ours, minimal = free_port(), free_port()
         serve = [*FLYWHEEL, "serve", "--host", "127.0.0.1", "--port", str(ours)]
         procs.append(start(serve, env, ours, workdir, "serve"))
+        dense = free_port()
+        dense_env = {**env, "FLYWHEEL_DATA_DIR": str(dense_dir), "FLYWHEEL_RETRIEVAL__MODE": "dense"}
+        dense_serve = [*FLYWHEEL, "serve", "--host", "127.0.0.1", "--port", str(dense)]
+        procs.append(start(dense_serve, dense_env, dense, workdir, "serve-dense"))
         minimal_env = {**env, "MINIMAL_VECTORS": str(copy), "PYTHONPATH": f"{workdir}{os.pathsep}{env['PYTHONPATH']}"}
         uvicorn = [sys.executable, "-m", "uvicorn", "minimal_app:app", "--host", "127.0.0.1", "--port", str(minimal)]
         procs.append(start([*uvicorn, "--log-level", "warning"], minimal_env, minimal, workdir, "minimal"))
-        apps = {"ours": f"http://127.0.0.1:{ours}", "minimal": f"http://127.0.0.1:{minimal}"}
+        apps = {"ours": f"http://127.0.0.1:{ours}", "ours_dense": f"http://127.0.0.1:{dense}",
+                "minimal": f"http://127.0.0.1:{minimal}"}  # fmt: skip
         result = measure(apps, questions, args)
     finally:
         for proc in procs:
@@ -204,6 +211,7 @@ def main() -> int:
         f"p50_ratio_{c}": round(result["ours"][c]["p50_ms"] / result["minimal"][c]["p50_ms"], 2),
         f"qps_ratio_{c}": round(result["ours"][c]["qps"] / result["minimal"][c]["qps"], 2),
         "qps_ratio_1": round(result["ours"]["1"]["qps"] / result["minimal"]["1"]["qps"], 2),
+        "hybrid_vs_dense_p50_1": round(result["ours"]["1"]["p50_ms"] / result["ours_dense"]["1"]["p50_ms"], 2),
     }
     sys.stdout.write(json.dumps({"benchmark": "http_query", **result, **ratios}) + "\n")
     return 0
