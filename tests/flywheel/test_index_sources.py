@@ -101,7 +101,8 @@ def test_when_index_would_drop_most_of_the_live_corpus_then_refused_unless_allow
     container: Container, tmp_path: Path
 ) -> None:
     full, small = tmp_path / "full.jsonl", tmp_path / "small.jsonl"
-    full.write_text("".join(json.dumps({"id": f"d{i}", "text": f"answer {i} about topic {i}"}) + "\n" for i in range(8)))
+    rows = [{"id": f"d{i}", "text": f"answer {i} about topic {i}"} for i in range(8)]
+    full.write_text("".join(json.dumps(row) + "\n" for row in rows))
     small.write_text(json.dumps({"id": "etc", "text": "root:x:0:0"}) + "\n")
     assert _run(container, "index", str(full), "--jsonl").exit_code == 0
     live = container.vector_store.get_alias(container.settings.indexing.corpus)
