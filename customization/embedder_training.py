@@ -53,7 +53,7 @@ from core.errors import InvalidInputError, NotEnoughDataError
 from core.ports import ProgressCallback
 from core.types import ContrastivePair
 from customization.distillation import check_teacher
-from customization.progress import part_of, trainer_callback
+from customization.progress import part_of, quiet, trainer_callback
 
 logger = logging.getLogger(__name__)
 
@@ -408,13 +408,13 @@ def train_embedder(
         columns = labelled.columns
         loss = distillation_loss(model, scale=config.scale, ce_weight=config.distill_ce_weight)
         teacher_metrics.update(labelled.stats)
-    trainer = SentenceTransformerTrainer(
+    trainer = quiet(SentenceTransformerTrainer(
         model=model,
         args=training_arguments(config, output_dir=out / ".trainer", device=device),
         train_dataset=Dataset.from_dict(columns).shuffle(seed=config.seed),
         loss=loss,
         callbacks=[trainer_callback(on_progress)] if on_progress is not None else None,
-    )
+    ))
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started

@@ -39,3 +39,12 @@ def part_of(on_progress: ProgressCallback | None, index: int, parts: int) -> Pro
 
 
 __all__ = ["part_of", "trainer_callback"]
+
+
+def quiet(trainer: Any) -> Any:
+    """``trainer`` without the printer ``transformers`` adds when its progress bar is off: it prints every log dict
+    (``{'train_runtime': ...}``) to stdout, littering CLI and demo output; our own callers report the metrics."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer

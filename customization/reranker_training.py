@@ -19,7 +19,7 @@ from typing import Any
 from core.errors import InvalidInputError, NotEnoughDataError
 from core.ports import ProgressCallback
 from core.types import RelevanceExample
-from customization.progress import trainer_callback
+from customization.progress import quiet, trainer_callback
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +127,10 @@ def train_reranker(
         use_cpu=device == "cpu",
         logging_steps=10_000,
     )
-    trainer = CrossEncoderTrainer(
+    trainer = quiet(CrossEncoderTrainer(
         model=model, args=args, train_dataset=data.shuffle(seed=config.seed), loss=BinaryCrossEntropyLoss(model),
         callbacks=[trainer_callback(on_progress)] if on_progress is not None else None,
-    )  # fmt: skip
+    ))  # fmt: skip
     started = time.perf_counter()
     result = trainer.train()
     model.save_pretrained(str(out))
