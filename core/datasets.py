@@ -7,7 +7,6 @@ version; existing versions are never overwritten (``ConflictError``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.files import atomic_write_text
 from core.types import (
     ContrastivePair,
     DatasetKind,
@@ -166,21 +166,6 @@ def _redact_rows(path: Path, provenance: set[str]) -> tuple[list[str], int]:
     return kept, dropped
 
 
-def _replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file, fsync, rename): the old inode and its bytes are unlinked."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def redact_version(repo: DatasetRepository, kind: DatasetKind, version: int, *, provenance: set[str],
                    user_ids: set[str]) -> int:  # fmt: skip
     """Deletion's exception to immutability: drop the rows of ``{kind}/v{version}`` whose provenance (event ids, or
@@ -195,9 +180,9 @@ def redact_version(repo: DatasetRepository, kind: DatasetKind, version: int, *, 
     users = [u for u in manifest.user_ids if u not in user_ids]
     if not dropped and len(events) == len(manifest.event_ids) and len(users) == len(manifest.user_ids):
         return 0
-    _replace_file(base / "rows.jsonl", "".join(kept))
+    atomic_write_text(base / "rows.jsonl", "".join(kept))
     redacted = dataclasses.replace(
         manifest, rows=len(kept), event_ids=events, user_ids=users, provenance_hash=provenance_hash(events)
     )
-    _replace_file(base / "manifest.json", json.dumps(_to_json(redacted), indent=2))
+    atomic_write_text(base / "manifest.json", json.dumps(_to_json(redacted), indent=2))
     return dropped

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.files import atomic_write_text
 from core.types import Metadata, ModelKind, ModelStatus, ModelVersion, utcnow
 
 logger = logging.getLogger(__name__)
@@ -70,17 +71,7 @@ class _State:
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def _version_number(name: str) -> int | None:

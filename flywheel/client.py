@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.files import atomic_write_text
 from flywheel.operations import Operations, job_dict
 
 if TYPE_CHECKING:
@@ -99,9 +100,7 @@ def write_address(data_dir: Path, *, host: str, port: int) -> Path:
               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
     path = address_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(record) + "\n")
     logger.info("service address recorded path=%s port=%d pid=%d", path, port, record["pid"])
     return path
 

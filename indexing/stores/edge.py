@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError, StorageUnavailableError
+from core.files import atomic_write_text
 from core.types import FieldFilter, HybridParams, Point, ScoredPoint, SearchFilter, SparseVector
 from indexing.stores._common import (
     SPARSE_VECTOR,
@@ -77,22 +77,7 @@ def _edge_errors(action: str, name: str) -> Iterator[None]:
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON so readers see the old or the new file, never a partial one: temp, fsync, rename, fsync dir."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write_text(path, json.dumps(data), fsync_dir=True)
 
 
 def _shadow_bools(payload: dict[str, Any]) -> dict[str, Any]:
