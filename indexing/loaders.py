@@ -21,7 +21,7 @@ from urllib.parse import quote
 from core.errors import InvalidInputError
 from core.types import Document
 from indexing.readers import FORMATS, UnreadableFileError, file_format, read_layout
-from indexing.readers.blocks import CODE_KEY, LAYOUT_KEYS, SECTIONS_KEY
+from indexing.readers.blocks import CODE_KEY, LAYOUT_KEYS, SECTIONS_KEY, TERMS_KEY
 from indexing.readers.html import html_layout
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,10 @@ def load_file(
 ) -> Document | None:
     """Load one supported file (Markdown, text, HTML, PDF, each optionally ``.gz``) as a Document; ``None`` if empty.
 
-    Doc id = ``doc_id`` or the path relative to ``root``. Metadata: ``path``, ``title`` (page title / first heading /
-    file stem), ``format``, ``link`` (``source_base_url`` + the relative path, else the relative path),
-    ``source="document"``, and the layout offsets ``_sections`` / ``_code`` the chunker reads.
+    Doc id = ``doc_id`` or the path relative to ``root``. Metadata: ``path``, ``title`` (page title / first heading
+    / file stem), ``description`` (the page's lead, when it has one), ``format``, ``link`` (``source_base_url`` +
+    the relative path, else the relative path), ``source="document"``, and the layout offsets ``_sections`` /
+    ``_code`` / ``_terms`` the chunker reads.
     Raises :class:`~indexing.readers.UnreadableFileError` (an ``InvalidInputError``) naming the file and the reason.
     """
     fmt, layout = read_layout(path, max_file_bytes=max_file_bytes)
@@ -92,10 +93,14 @@ def load_file(
         "path": rel, "title": layout.title or stem, "format": fmt, "source": "document",
         "link": _source_link(rel, source_base_url),
     }  # fmt: skip
+    if layout.description:
+        metadata["description"] = layout.description
     if layout.sections:
         metadata[SECTIONS_KEY] = layout.sections
     if layout.code:
         metadata[CODE_KEY] = layout.code
+    if layout.terms:
+        metadata[TERMS_KEY] = layout.terms
     return Document(id=rel, text=layout.text, metadata=metadata)
 
 

@@ -4,17 +4,20 @@ Contract: navigation, headers, footers, breadcrumbs, tables of contents, scripts
 ``nav``/``footer``/``aside``, ``role="navigation"``, and ``class``/``id`` names such as ``navheader``, ``navfooter``,
 ``breadcrumb``, ``toc``, ``sidebar``, ``footer`` — DocBook's "Prev Up Home Next" tables and AsciiDoc's "Last updated"
 footer among them); when the page marks its main content (``<main>``, ``role="main"``, one ``<article>``) only that
-is read. Headings become section titles, ``<pre>`` is kept verbatim, paragraphs are re-flowed, a table row becomes
-one paragraph of cells joined by `` | ``, images contribute nothing. Measured against trafilatura, readability-lxml and
-jusText on the Debian git-doc and debian-reference pages (``benchmarks/html_extractors.py``).
+is read. Headings become section titles, ``<pre>`` is kept verbatim, paragraphs are re-flowed, a table row becomes one
+paragraph of cells joined by `` | ``, images contribute nothing. A definition list's entries (``<dt>`` terms and their
+``<dd>`` descriptions: a man page's options) are recorded as entries, so the chunker keeps a term with its description
+and gives a chunk that starts inside a description its term. Measured against trafilatura, readability-lxml and jusText
+on the Debian git-doc and debian-reference pages (``benchmarks/html_extractors.py``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
-from indexing.readers.blocks import Block, Layout, assemble, code, paragraph, reflow
+from indexing.readers.blocks import Block, Layout, assemble, code, lead, paragraph, reflow
 
 _DROP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "svg", "head", "nav", "footer", "aside", "form", "button",
@@ -68,17 +71,41 @@ class _Walker:
     def __init__(self) -> None:
         self.blocks: list[Block] = []
         self._buf: list[str] = []
+        self._entries = 0  # definition-list entries seen
+        self._entry = 0  # the entry the walk is in (0: none)
+        self._term = False  # whether it is in the entry's <dt>
+
+    def _append(self, block: Block) -> None:
+        self.blocks.append(replace(block, entry=self._entry, term=self._term) if self._entry else block)
 
     def flush(self) -> None:
         block = paragraph("".join(self._buf))
         self._buf.clear()
         if block is not None:
-            self.blocks.append(block)
+            self._append(block)
 
     def add(self, block: Block | None) -> None:
         self.flush()
         if block is not None:
-            self.blocks.append(block)
+            self._append(block)
+
+    def definitions(self, dl: object) -> None:
+        """A ``<dl>``: each ``<dt>`` (consecutive ones together) opens an entry its ``<dd>`` belongs to."""
+        self.flush()
+        outer = (self._entry, self._term)
+        after_term = False
+        self._buf.append(dl.text or "")  # type: ignore[attr-defined]
+        for child in dl:  # type: ignore[attr-defined]
+            tag = child.tag.lower() if isinstance(child.tag, str) else ""
+            if tag in ("dt", "dd"):
+                self.flush()
+                if tag == "dt" and not after_term:
+                    self._entries += 1
+                self._entry, self._term, after_term = self._entries, tag == "dt", tag == "dt"
+            self.walk(child)
+            self._buf.append(child.tail or "")
+        self.flush()
+        self._entry, self._term = outer
 
     def walk(self, el: object) -> None:
         tag = el.tag.lower() if isinstance(el.tag, str) else ""  # type: ignore[attr-defined]
@@ -87,6 +114,8 @@ class _Walker:
             self.add(Block("heading", text, _HEADINGS[tag]) if text else None)
         elif tag == "pre":
             self.add(code(el.text_content()))  # type: ignore[attr-defined]
+        elif tag == "dl":
+            self.definitions(el)
         elif tag == "tr":
             cells = [reflow(c.text_content()) for c in el if isinstance(c.tag, str)]  # type: ignore[attr-defined]
             self.add(paragraph(" | ".join(c for c in cells if c)))
@@ -107,8 +136,14 @@ def _title(doc: object) -> str | None:
     return (reflow(found[0].text_content()) or None) if found else None
 
 
+def _meta_description(doc: object) -> str | None:
+    found = doc.xpath('//meta[translate(@name, "DESCRIPTION", "description")="description"]/@content')  # type: ignore[attr-defined]
+    return lead(str(found[0])) if found else None
+
+
 def html_layout(html: str) -> Layout:
-    """Extract the main content of an HTML page (see the module contract). ``title`` from ``<title>``."""
+    """Extract the main content of an HTML page (see the module contract). ``title`` from ``<title>``, ``description``
+    from ``<meta name="description">`` when the page has one (else the lead paragraph)."""
     import lxml.html
 
     if not html.strip():
@@ -116,13 +151,14 @@ def html_layout(html: str) -> Layout:
     html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)  # lxml refuses str input with an encoding declaration
     doc = lxml.html.document_fromstring(html)
     title = _title(doc)
+    description = _meta_description(doc)
     body = doc.find("body")
     root = body if body is not None else doc
     _strip_boilerplate(root)
     walker = _Walker()
     walker.walk(_main_root(root))
     walker.flush()
-    return assemble(walker.blocks, title=title)
+    return assemble(walker.blocks, title=title, description=description)
 
 
 def iter_text_lines(layout: Layout) -> Iterator[str]:

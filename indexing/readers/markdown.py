@@ -100,7 +100,9 @@ def markdown_layout(text: str) -> Layout:
 def text_layout(text: str) -> Layout:
     """Parse plain text: paragraphs re-flowed, indented blocks verbatim, setext-underlined lines as headings."""
     layout = assemble(_Parser(markdown=False).parse(text))
-    return Layout(text=layout.text, title=None, sections=layout.sections, code=layout.code)
+    return Layout(
+        text=layout.text, title=None, sections=layout.sections, code=layout.code, description=layout.description
+    )
 
 
 __all__ = ["markdown_layout", "text_layout"]
