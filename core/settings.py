@@ -78,8 +78,19 @@ class IndexingSettings(BaseModel):
     """Chunking and collection versioning."""
 
     corpus: str = Field(default="faq", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    chunk_size: int = Field(default=512, ge=32, le=8192, description="tokens per chunk (llama-index splitter)")
+    chunk_size: int = Field(
+        default=200,
+        ge=32,
+        le=8192,
+        description="tokens (cl100k) per chunk; 200 keeps a chunk and its context header inside the default "
+        "embedder's 256-word-piece window, which truncates whatever lies beyond it",
+    )
     chunk_overlap: int = Field(default=32, ge=0)
+    chunk_headers: bool = Field(
+        default=True,
+        description="embed and keyword-index each chunk with a context header (document title and lead, section "
+        "heading, the term of a definition-list entry); the stored and cited text stays the chunk alone",
+    )
     keep_versions: int = Field(default=3, ge=1, description="previous collection versions kept for rollback")
     max_file_bytes: int = Field(default=20_000_000, ge=1)
     source_roots: list[Path] = Field(
@@ -114,6 +125,13 @@ class RetrievalSettings(BaseModel):
     max_top_k: int = Field(default=50, ge=1, le=200)
     max_question_chars: int = Field(default=2000, ge=16)
     rerank_candidates: int = Field(default=30, ge=1, le=200)
+    max_chunks_per_document: int = Field(
+        default=1,
+        ge=0,
+        le=50,
+        description="citations of one document (page) per answer while other documents' passages remain (its best "
+        "first); 0: no limit. 1 makes the citations five pages, not three chunks of one long page",
+    )
     answer_sentences: int = Field(default=3, ge=1, le=20)
     mode: Literal["dense", "hybrid"] = Field(
         default="hybrid",

@@ -51,12 +51,20 @@ class Chunk:
     """A retrievable passage. ``id`` is deterministic from ``doc_id`` and position (a UUID string, Qdrant-safe).
 
     ``metadata`` always holds ``doc_id`` and ``doc_hash``; ``source`` is ``"document"`` or ``"correction"``.
+    ``context`` is the chunk's header (document title and lead, section): embedded and keyword-indexed with the text
+    (:attr:`embedding_text`), never stored as or cited in the text.
     """
 
     id: str
     doc_id: str
     text: str
     metadata: Metadata = field(default_factory=dict)
+    context: str = ""
+
+    @property
+    def embedding_text(self) -> str:
+        """What is embedded (and keyword-indexed) for this chunk: its context header, a blank line, its text."""
+        return f"{self.context}\n\n{self.text}" if self.context else self.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Contract: :func:`copy_unchanged` streams the live version's points and copies (id, payload, vector) of every document
 whose ``doc_hash`` matches and whose chunks are all present; everything else is left for :func:`embed_into`, which
 chunks, embeds in batches of :data:`EMBED_BATCH` (longest chunks first) and upserts :data:`WRITE_BATCH` points at a
-time. Payload = ``{"text": chunk text, **chunk metadata}``.
+time. What is embedded and keyword-indexed is :attr:`Chunk.embedding_text` (the chunk's context header and text);
+payload = ``{"text": chunk text, **chunk metadata}`` (the header is not stored: it is rebuilt from the metadata).
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def embed_into(
     """
     # longest first over the whole build (as SentenceTransformer.encode sorts within one call): batches of similar
     # length pad less than batches drawn from each EMBED_BATCH window
-    chunks = sorted(chunker.chunk(documents), key=lambda c: len(c.text), reverse=True)
+    chunks = sorted(chunker.chunk(documents), key=lambda c: len(c.embedding_text), reverse=True)
     if not chunks:
         return 0, 0.0
     from tqdm.auto import tqdm
@@ -192,9 +193,10 @@ def embed_into(
         for start in range(0, len(chunks), EMBED_BATCH):
             part = chunks[start : start + EMBED_BATCH]
             t0 = time.perf_counter()
-            vectors = embedder.embed_documents([c.text for c in part])
+            texts = [c.embedding_text for c in part]  # the chunk with its context header (title, section)
+            vectors = embedder.embed_documents(texts)
             embed_seconds += time.perf_counter() - t0
-            keywords = sparse_encoder.encode_documents([c.text for c in part]) if sparse_encoder else [None] * len(part)
+            keywords = sparse_encoder.encode_documents(texts) if sparse_encoder else [None] * len(part)
             points = [
                 Point(id=c.id, vector=v, payload=_payload(c), sparse=s)
                 for c, v, s in zip(part, vectors, keywords, strict=True)

@@ -72,4 +72,4 @@ def test_when_duplicate_ids_or_bad_config_then_invalid_input(chunker: Chunker) -
 def test_from_settings_uses_indexing_section(settings) -> None:
     made = Chunker.from_settings(settings.indexing)
     assert made.config.chunk_size == settings.indexing.chunk_size
-    assert made.signature == f"section:{settings.indexing.chunk_size}:{settings.indexing.chunk_overlap}"
+    assert made.signature == f"section-ctx:{settings.indexing.chunk_size}:{settings.indexing.chunk_overlap}"
