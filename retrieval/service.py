@@ -2,12 +2,13 @@
 
 :class:`QueryService` implements the :class:`core.ports.Retriever` port (``retrieve``, used by evals) and answers
 questions (``answer``). Queries always go through the alias ``{corpus}``; the physical collection it resolved to is
-reported as ``index_version``. In hybrid mode (``retrieval.mode``) a collection with a keyword index is searched
-dense + sparse, fused with the collection's own weight (``FusionProfile``); one without it is searched dense. The
-question is embedded once. A correction's question point is reported as the correction passage itself (same chunk
-id), once. Every answered query is recorded through the ``QueryLog`` port with its question and answer scrubbed by
-the ``PiiScrubber`` port FIRST — by a background :class:`~retrieval.recording.QueryRecorder` when one is given, so
-the response does not wait for scrubbing and the write: raw user text is never persisted and never logged.
+reported as ``index_version``. In hybrid mode (``retrieval.mode``) a collection with a keyword index is searched dense +
+sparse, fused with the collection's own weight (``FusionProfile``); one without it is searched dense. The question is
+embedded once. Citations are limited to ``retrieval.max_chunks_per_document`` per document (default 1: five citations
+are five pages; :func:`per_document`). A correction's question point is reported as the correction passage itself (same
+chunk id), once. Every answered query is recorded through the ``QueryLog`` port with its question and answer scrubbed by
+the ``PiiScrubber`` port FIRST — by a background :class:`~retrieval.recording.QueryRecorder` when one is given, so the
+response does not wait for scrubbing and the write: raw user text is never persisted and never logged.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 _NON_METADATA_KEYS = frozenset({"text", "alias_of", "alias_doc"})
 #: Extra hits fetched so that deduplicating question points still leaves ``top_k`` distinct passages.
 _ALIAS_SLACK = 3
+#: Hits fetched when citations are limited per document: enough that a few long pages cannot fill them all.
+_PER_DOCUMENT_FETCH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,24 @@ def citation_from_hit(hit: ScoredPoint) -> Citation:
     if "alias_of" in payload:
         metadata["doc_id"] = doc_id
     return Citation(chunk_id=chunk_id, doc_id=doc_id, text=text, score=float(hit.score), metadata=metadata)
+
+
+def per_document(citations: list[Citation], *, limit: int, top_k: int) -> list[Citation]:
+    """The best ``top_k`` of ``citations`` (best first) with at most ``limit`` per document; when fewer documents
+    than that remain, the next best passages of the documents already cited fill the rest. ``limit`` 0: no limit."""
+    if limit <= 0:
+        return citations[:top_k]
+    counts: dict[str, int] = {}
+    kept: list[Citation] = []
+    rest: list[Citation] = []
+    for citation in citations:
+        n = counts.get(citation.doc_id, 0)
+        (kept if n < limit else rest).append(citation)
+        counts[citation.doc_id] = n + 1
+    if len(kept) >= top_k:
+        return kept[:top_k]
+    chosen = {id(c) for c in kept + rest[: top_k - len(kept)]}
+    return [c for c in citations if id(c) in chosen]
 
 
 def distinct_citations(hits: list[ScoredPoint]) -> list[Citation]:
@@ -174,15 +195,17 @@ class QueryService:
         collection = self.live_collection()
         vector = self.embedder.embed_queries([question])[0].tolist()
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker is not None else top_k
+        per_doc = self.settings.max_chunks_per_document
+        fetch = candidates + _ALIAS_SLACK
+        if per_doc:
+            fetch = max(fetch, _PER_DOCUMENT_FETCH)
         params = self.hybrid_params(collection, override=hybrid)
         if params is not None and self.sparse_encoder is not None:
             sparse = self.sparse_encoder.encode_query(question)
-            hits = self.store.hybrid_search(
-                collection, vector, sparse, top_k=candidates + _ALIAS_SLACK, params=params, filter=filter
-            )
+            hits = self.store.hybrid_search(collection, vector, sparse, top_k=fetch, params=params, filter=filter)
         else:
-            hits = self.store.search(collection, vector, top_k=candidates + _ALIAS_SLACK, filter=filter)
-        citations = distinct_citations(hits)[:candidates]
+            hits = self.store.search(collection, vector, top_k=fetch, filter=filter)
+        citations = per_document(distinct_citations(hits), limit=per_doc, top_k=candidates)
         if self.reranker is not None and citations:
             citations = self.reranker.rerank(question, citations, top_k=top_k)
         return citations[:top_k], collection
