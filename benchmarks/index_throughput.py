@@ -63,7 +63,7 @@ def main() -> None:
     docs = load_paths(args.source).documents[: args.docs] if args.source else load_builtin_faq("en")[: args.docs]
     chunker = Chunker.from_settings(IndexingSettings())
     embedder = SentenceTransformerEmbedder(default_model_path(), version="base", device="cpu")
-    texts = [c.text for c in chunker.chunk(docs)]  # also warms the splitter (nltk / tiktoken load)
+    texts = [c.embedding_text for c in chunker.chunk(docs)]  # what our path embeds (header + text); warms the splitter
     embedder.embed_documents(texts[:64])  # warm the model
     print(f"docs={len(docs)} chunks={len(texts)} batch_size={embedder.batch_size}", file=sys.stderr)
 
