@@ -159,7 +159,8 @@ class Chunker:
                 packed = carried
             if tokens > size:  # split by sentences; carried term lines go with the first piece
                 start = packed[0][0] if packed else b_start
-                out.extend(_Piece(part, section, start) for part in self._splitter.split_text(text[start:b_end]))
+                parts = self._splitter.split_text(text[start:b_end])
+                out.extend(_Piece(part, section, start if n == 0 else b_start) for n, part in enumerate(parts))
                 packed = []
                 continue
             packed.append((b_start, b_end, tokens))

@@ -148,3 +148,16 @@ def test_when_built_then_header_embedded_and_keyword_indexed_but_payload_text_cl
     stored = [str(p.payload["text"]) for p in edge_store.scroll("kb__v1", with_vectors=False)]
     assert len(stored) == len(embedder.texts)
     assert not any(t.startswith("git-push(1): ") for t in stored)
+
+
+def test_when_a_description_is_longer_than_a_chunk_then_every_later_piece_names_its_term() -> None:
+    body = " ".join(f"Sentence {i} says what the verbose flag prints." for i in range(40))
+    text = f"Intro paragraph.\n\n--verbose\n\n{body}"
+    verbose = text.index("--verbose")
+    doc = Document(id="d", text=text, metadata={TERMS_KEY: [[verbose, verbose + 9, len(text), "--verbose"]]})
+    chunks = Chunker(chunk_size=64, chunk_overlap=8).chunk([doc])
+    described = [c for c in chunks if "verbose flag" in c.text]
+    assert len(described) >= 3
+    # the first piece holds the term lines (the short intro is carried into it): nothing to add to its header
+    assert described[0].text.startswith("Intro paragraph.\n\n--verbose\n\nSentence 0") and described[0].context == ""
+    assert all(c.context == "--verbose" for c in described[1:])
