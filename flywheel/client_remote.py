@@ -31,8 +31,10 @@ from core.errors import (
 )
 
 # Problem type slug (core.errors, the one source the API writes them from) -> the error the CLI raises.
-_AS_THEMSELVES = (InvalidInputError, NotFoundError, GateFailedError, GuardrailViolationError, ConflictError,
-                  UnauthorizedError, ForbiddenError, UpstreamUnavailableError)  # fmt: skip
+_AS_THEMSELVES: tuple[type[FlywheelError], ...] = (
+    InvalidInputError, NotFoundError, GateFailedError, GuardrailViolationError, ConflictError, UnauthorizedError,
+    ForbiddenError, UpstreamUnavailableError,
+)  # fmt: skip
 _PROBLEM_TYPES: dict[str, type[FlywheelError]] = {cls.slug: cls for cls in _AS_THEMSELVES} | {
     PayloadTooLargeError.slug: InvalidInputError,  # 413: the body is over the route's limit (exit 2)
     RateLimitedError.slug: UpstreamUnavailableError,  # 429: try again after Retry-After (exit 6, like an outage)
