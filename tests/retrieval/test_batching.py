@@ -48,4 +48,4 @@ def test_a_lone_question_is_encoded_at_once() -> None:
     embedder = SlowEmbedder()
     started = time.perf_counter()
     vector = QueryEncoder(embedder).encode("where is my order")
-    assert time.perf_counter() - started < 0.2 and embedder.passes == [1] and len(vector) == embedder.dim
+    assert time.perf_counter() - started < 1.0 and embedder.passes == [1] and len(vector) == embedder.dim
