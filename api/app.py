@@ -22,7 +22,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from api import access_log, limits, problems
-from api.metrics import ServiceMetrics
+from api.metrics import MetricsMiddleware, ServiceMetrics
 from api.openapi import install_docs
 from core.errors import FlywheelError
 from core.runtime import ensure_offline
@@ -91,7 +91,7 @@ def create_app(container: Container, *, warm_up: bool = True) -> FastAPI:
     container.background_recording = True  # the feedback and query routes wait for pending records (read-your-writes)
     app.state.metrics = ServiceMetrics(container)
     limits.install(app, container.settings.limits)  # inside the metrics middleware: 413 / 429 are counted
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     problems.install(app)
     access_log.install(lambda user_id: container.feedback_store.pseudonyms.of("user", user_id) or "")
     routers = [importlib.import_module(name).router for name in ROUTERS]

@@ -10,6 +10,10 @@ Authentication: the raw key comes from ``X-API-Key`` or ``Authorization: Bearer 
 ``container.api_keys.verify(raw_key)`` (engineer C's ``feedback.auth.ApiKeyService``), which returns an object with
 ``.key_id`` and ``.role`` (``admin`` | ``agent`` | ``reader``). ``admin`` passes every role check. With
 ``settings.auth.enabled = False`` (local development only) every request is an admin.
+
+Every dependency here is ``async`` and does no I/O on the event loop: FastAPI runs a sync dependency in the thread
+pool, one hand-off per dependency per request, which cost more than the work they do. A key verified within
+``auth.key_cache_ttl_s`` is answered from memory; any other goes to the key store in the thread pool.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
+from starlette.concurrency import run_in_threadpool
 
 from api.metrics import ServiceMetrics
 from api.problems import UnsupportedMediaTypeError
@@ -52,18 +57,18 @@ class LocalPrincipal:
     role: str = "admin"
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     """The process' container, stored on ``app.state`` by :func:`api.app.create_app`."""
     container: Container = request.app.state.container
     return container
 
 
-def get_settings(container: Annotated[Container, Depends(get_container)]) -> Settings:
+async def get_settings(container: Annotated[Container, Depends(get_container)]) -> Settings:
     """The loaded settings."""
     return container.settings
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     """The app's metrics (:class:`api.metrics.ServiceMetrics`), stored on ``app.state`` by ``create_app``."""
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
@@ -90,14 +95,15 @@ def _verify(container: Container, raw_key: str) -> Principal:
     return principal
 
 
-def get_principal(request: Request, container: ContainerDep) -> Principal:
+async def get_principal(request: Request, container: ContainerDep) -> Principal:
     """Authenticate the caller. Raises ``UnauthorizedError`` (401) for a missing or unknown key."""
     if not container.settings.auth.enabled:
         return LocalPrincipal(key_id="local")
     raw_key = _raw_key(request)
     if raw_key is None:
         raise UnauthorizedError("missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>")
-    return _verify(container, raw_key)
+    cached = container.api_keys.cached(raw_key) if container.is_built("api_keys") else None
+    return cached if cached is not None else await run_in_threadpool(_verify, container, raw_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -122,7 +128,7 @@ def require_role(*roles: str) -> DependsParam:
         raise ValueError(f"unknown roles {sorted(unknown)}; expected some of {ROLES}")
     allowed = frozenset(roles) | {"admin"}
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             raise ForbiddenError(
                 f"role {principal.role} may not do this; needs one of {sorted(allowed)}", key_id=principal.key_id
@@ -139,7 +145,7 @@ Reader = Annotated[Principal, require_role("reader")]
 AgentOrReader = Annotated[Principal, require_role("agent", "reader")]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Reject a request body that is not JSON with 415 (FastAPI would otherwise try to validate the raw bytes)."""
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
     content_type = request.headers.get("content-type")

@@ -22,12 +22,13 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from fastapi import Request, Response
+from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flywheel.container import Container
 from flywheel.deploy import MODEL_KINDS
@@ -40,7 +41,8 @@ MODEL_LABELS = tuple(kind.value for kind in MODEL_KINDS)
 
 
 class ServiceMetrics:
-    """The app's metrics: request middleware, query / feedback counters and the state collector."""
+    """The app's metrics: request counters (filled by :class:`MetricsMiddleware`), query / feedback counters and the
+    state collector."""
 
     def __init__(self, container: Container) -> None:
         self.registry = CollectorRegistry()
@@ -61,23 +63,38 @@ class ServiceMetrics:
         )
         self.registry.register(_StateCollector(container))
 
-    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Count and time every request under its route template."""
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.requests.labels(request.method, template, str(status)).inc()
-            self.latency.labels(request.method, template).observe(time.perf_counter() - started)
-
     def render(self) -> Response:
         """The Prometheus text exposition of everything above."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request under its route template in ``metrics`` (a pure ASGI middleware: no extra
+    task or stream per request, unlike ``@app.middleware("http")``). Add it with ``app.add_middleware``."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - started)
 
 
 class _StateCollector(Collector):
@@ -121,4 +138,4 @@ class _StateCollector(Collector):
         return [info, share]
 
 
-__all__ = ["ServiceMetrics"]
+__all__ = ["MetricsMiddleware", "ServiceMetrics"]

@@ -31,6 +31,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
+    MALFORMED_JSON_SLUG,
+    UNSUPPORTED_MEDIA_TYPE_SLUG,
     ConflictError,
     FlywheelError,
     ForbiddenError,
@@ -49,18 +51,18 @@ logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://rag-flywheel.dev/problems/"
 
-# Most specific first: the first matching class decides the status.
-_STATUS_BY_ERROR: tuple[tuple[type[FlywheelError], int, str], ...] = (
-    (PayloadTooLargeError, 413, "payload-too-large"),
-    (InvalidInputError, 422, "invalid-input"),
-    (RateLimitedError, 429, "rate-limited"),
-    (NotFoundError, 404, "not-found"),
-    (GateFailedError, 409, "gate-failed"),
-    (GuardrailViolationError, 409, "guardrail-violation"),
-    (ConflictError, 409, "conflict"),
-    (UnauthorizedError, 401, "unauthorized"),
-    (ForbiddenError, 403, "forbidden"),
-    (UpstreamUnavailableError, 503, "upstream-unavailable"),
+# Most specific first: the first matching class decides the status; its ``slug`` (core.errors) names the type.
+_STATUS_BY_ERROR: tuple[tuple[type[FlywheelError], int], ...] = (
+    (PayloadTooLargeError, 413),
+    (InvalidInputError, 422),
+    (RateLimitedError, 429),
+    (NotFoundError, 404),
+    (GateFailedError, 409),
+    (GuardrailViolationError, 409),
+    (ConflictError, 409),
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
+    (UpstreamUnavailableError, 503),
 )
 _HTTP_TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}
 # Detail keys never copied into the body as extension members (reserved members, or internals).
@@ -100,10 +102,10 @@ def problem_response(
 
 def status_for(exc: FlywheelError) -> tuple[int, str]:
     """HTTP status and problem type slug for a project error (500 / ``internal`` for anything unmapped)."""
-    for cls, status, slug in _STATUS_BY_ERROR:
+    for cls, status in _STATUS_BY_ERROR:
         if isinstance(exc, cls):
-            return status, slug
-    return 500, "internal"
+            return status, cls.slug
+    return 500, FlywheelError.slug
 
 
 def _errors_from_detail(exc: FlywheelError) -> list[dict[str, Any]] | None:
@@ -158,7 +160,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             title="Malformed JSON",
             detail="the request body is not valid JSON",
             instance=request.url.path,
-            type_=TYPE_BASE + "malformed-json",
+            type_=TYPE_BASE + MALFORMED_JSON_SLUG,
         )
     errors = [{"field": _location(err.get("loc", ())), "message": err.get("msg", "invalid")} for err in raw]
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
@@ -167,7 +169,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         title="Invalid input",
         detail=summary or "the request is invalid",
         instance=request.url.path,
-        type_=TYPE_BASE + "invalid-input",
+        type_=TYPE_BASE + InvalidInputError.slug,
         errors=errors,
     )
 
@@ -199,7 +201,7 @@ async def unsupported_media_type_handler(request: Request, exc: Exception) -> JS
         title="Unsupported media type",
         detail=f"the request body must be application/json, got {exc.content_type or 'no content type'!r}",
         instance=request.url.path,
-        type_=TYPE_BASE + "unsupported-media-type",
+        type_=TYPE_BASE + UNSUPPORTED_MEDIA_TYPE_SLUG,
     )
 
 
@@ -213,7 +215,7 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         title="Internal server error",
         detail="an unexpected error occurred; quote error_id when reporting it",
         instance=request.url.path,
-        type_=TYPE_BASE + "internal",
+        type_=TYPE_BASE + FlywheelError.slug,
         error_id=error_id,
     )
 

@@ -18,17 +18,30 @@ problem+json) and only the CLI maps them to exit codes; nothing else decides sta
     ├── GateFailedError                            -> 409 / exit 7      promotion refused by the regression gate
     ├── GuardrailViolationError                    -> 409 / exit 7      PII / provenance / policy check failed
     └── StorageError                               -> 500 / exit 1      unexpected persistence failure (generic text)
+
+Each class carries ``slug``, the last segment of its problem+json ``type`` URI (``.../problems/not-found``): the API
+writes it and the CLI's HTTP client reads it back into the same class, both from here. Subclasses without a slug of
+their own share their parent's (``NotEnoughDataError`` is an ``invalid-input`` problem). Two problem types the API
+answers for requests it could not parse at all have no class: :data:`MALFORMED_JSON_SLUG` and
+:data:`UNSUPPORTED_MEDIA_TYPE_SLUG` (both are invalid input to a client).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+#: Problem type of a request body that is not valid JSON (422).
+MALFORMED_JSON_SLUG = "malformed-json"
+#: Problem type of a request body that is not ``application/json`` (415).
+UNSUPPORTED_MEDIA_TYPE_SLUG = "unsupported-media-type"
 
 
 class FlywheelError(Exception):
     """Root of every deliberate project error. ``detail`` carries structured fields for problem+json."""
 
     title = "Flywheel error"
+    #: Problem type slug; ``internal`` (a 500) for errors no client can act on.
+    slug: ClassVar[str] = "internal"
 
     def __init__(self, message: str, **detail: Any) -> None:
         super().__init__(message)
@@ -40,6 +53,7 @@ class InvalidInputError(FlywheelError, ValueError):
     """The caller's input is malformed or out of range. ``errors`` may list per-item problems."""
 
     title = "Invalid input"
+    slug: ClassVar[str] = "invalid-input"
 
 
 class NotEnoughDataError(InvalidInputError):
@@ -57,30 +71,35 @@ class NotFoundError(FlywheelError, LookupError):
     """A named thing (query, corpus, version, dataset, job) does not exist."""
 
     title = "Not found"
+    slug: ClassVar[str] = "not-found"
 
 
 class ConflictError(FlywheelError):
     """The request conflicts with current state (duplicate, job already running, revoked twice)."""
 
     title = "Conflict"
+    slug: ClassVar[str] = "conflict"
 
 
 class UnauthorizedError(FlywheelError):
     """No API key, or an unknown one."""
 
     title = "Unauthorized"
+    slug: ClassVar[str] = "unauthorized"
 
 
 class ForbiddenError(FlywheelError):
     """The API key is valid but its role does not allow the action."""
 
     title = "Forbidden"
+    slug: ClassVar[str] = "forbidden"
 
 
 class UpstreamUnavailableError(FlywheelError):
     """A dependency (vector store, database, LLM endpoint) cannot be reached. ``retry_after_s`` hints a retry."""
 
     title = "Upstream unavailable"
+    slug: ClassVar[str] = "upstream-unavailable"
 
     def __init__(self, message: str, *, retry_after_s: float | None = None, **detail: Any) -> None:
         super().__init__(message, **detail)
@@ -104,6 +123,7 @@ class PayloadTooLargeError(InvalidInputError):
     """The request body exceeds the route's limit. ``limit_bytes`` names the limit."""
 
     title = "Payload too large"
+    slug: ClassVar[str] = "payload-too-large"
 
     def __init__(self, message: str, *, limit_bytes: int, **detail: Any) -> None:
         super().__init__(message, limit_bytes=limit_bytes, **detail)
@@ -114,6 +134,7 @@ class RateLimitedError(FlywheelError):
     """Too many requests from one principal (writes) or one address (failed logins); retry after ``retry_after_s``."""
 
     title = "Too many requests"
+    slug: ClassVar[str] = "rate-limited"
 
     def __init__(self, message: str, *, retry_after_s: float, **detail: Any) -> None:
         super().__init__(message, **detail)
@@ -124,12 +145,14 @@ class GateFailedError(FlywheelError):
     """A promotion was refused by the regression gate. ``reasons`` lists why."""
 
     title = "Gate failed"
+    slug: ClassVar[str] = "gate-failed"
 
 
 class GuardrailViolationError(FlywheelError):
     """A guardrail (PII scan, memorisation probe, provenance, policy) blocked the action."""
 
     title = "Guardrail violation"
+    slug: ClassVar[str] = "guardrail-violation"
 
 
 class StorageError(FlywheelError):
@@ -139,6 +162,8 @@ class StorageError(FlywheelError):
 
 
 __all__ = [
+    "MALFORMED_JSON_SLUG",
+    "UNSUPPORTED_MEDIA_TYPE_SLUG",
     "ConflictError",
     "FlywheelError",
     "ForbiddenError",

@@ -245,6 +245,10 @@ class PiiScrubber(Protocol):
         """Find PII without replacing it (residual-PII scans of datasets and generated answers)."""
         ...
 
+    def scrub_many(self, texts: Sequence[str]) -> list[ScrubResult]:
+        """:meth:`scrub` of each text, order preserved (one batched pass where the engine has one)."""
+        ...
+
 
 @runtime_checkable
 class QueryLog(Protocol):
@@ -252,6 +256,10 @@ class QueryLog(Protocol):
 
     def record_query(self, record: QueryRecord) -> None:
         """Persist a query record; committed when the call returns."""
+        ...
+
+    def record_queries(self, records: Sequence[QueryRecord]) -> None:
+        """Persist several records in one transaction (all or none); committed when the call returns."""
         ...
 
     def get_query(self, query_id: str) -> QueryRecord:

@@ -228,11 +228,26 @@ class FeedbackSettings(BaseModel):
     )
 
 
+#: Shortest bootstrap admin key accepted (a shorter one is refused when the settings load).
+MIN_BOOTSTRAP_KEY_CHARS = 8
+
+
 class AuthSettings(BaseModel):
     """API keys. ``enabled=False`` only for local development; ``bootstrap_admin_key`` seeds the first admin."""
 
     enabled: bool = True
     bootstrap_admin_key: SecretStr | None = None
+    key_cache_ttl_s: float = Field(
+        default=5.0, ge=0.0, le=3600.0, description="seconds a verified API key is trusted without a database read "
+        "(a revoke through the service applies at once; one by another process within this time); 0: read every time"
+    )  # fmt: skip
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _bootstrap_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_BOOTSTRAP_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_BOOTSTRAP_KEY_CHARS} characters")
+        return value
 
 
 class TrainingSettings(BaseModel):

@@ -2,6 +2,11 @@
 
 Only the sha256 of a raw key is stored. Roles: ``agent`` (query, feedback), ``reader`` (lists, reports),
 ``admin`` (everything, incl. deletion, keys and jobs); ``admin`` satisfies every role check.
+
+A verified key is remembered in memory (its hash -> principal) for ``cache_ttl_s`` seconds, so a busy caller does not
+cost a database read per request; a revoke through this service forgets the key at once. A key revoked by another
+process writing the same database stops working here within ``cache_ttl_s``. Unknown and revoked keys are never
+cached (each attempt is looked up and counted by the API's failed-authentication limit).
 """
 
 from __future__ import annotations
@@ -9,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
 from core.errors import ForbiddenError, InvalidInputError, UnauthorizedError
+from core.settings import MIN_BOOTSTRAP_KEY_CHARS
 from core.validation import reject_nul
 from feedback.store.records import ApiKeyRecord, Role
 
@@ -67,11 +75,24 @@ def hash_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
 
 
-class ApiKeyService:
-    """Creates, verifies and revokes API keys in a :class:`KeyStore`."""
+#: Verified keys remembered at most (the cache is emptied when it is full: callers' keys are few).
+MAX_CACHED_KEYS = 1024
 
-    def __init__(self, store: KeyStore) -> None:
+
+class ApiKeyService:
+    """Creates, verifies and revokes API keys in a :class:`KeyStore`.
+
+    Args:
+        store: where key records live.
+        cache_ttl_s: how long a verified key is trusted without a database read (0: always read).
+    """
+
+    def __init__(self, store: KeyStore, *, cache_ttl_s: float = 0.0) -> None:
         self._store = store
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}  # key hash -> (expires at, principal)
+        self._cache_lock = threading.Lock()
+        self._revocations = 0  # a verify that read the store before a revoke must not cache what it read
 
     def create(self, role: Role | str, *, name: str) -> tuple[ApiKeyRecord, str]:
         """Create a key; returns its record and the raw key (shown once, never stored)."""
@@ -88,16 +109,43 @@ class ApiKeyService:
         """The principal of an active key. ``UnauthorizedError`` for a missing, unknown or revoked key."""
         if not raw_key:
             raise UnauthorizedError("missing API key (send it as 'Authorization: Bearer <key>' or 'X-API-Key')")
-        record = self._store.find_api_key(hash_key(raw_key))
+        key_hash = hash_key(raw_key)
+        cached = self._cached(key_hash)
+        if cached is not None:
+            return cached
+        revocations = self._revocations
+        record = self._store.find_api_key(key_hash)
         if record is None:
             raise UnauthorizedError("unknown API key")
         if not record.active:
             raise UnauthorizedError("this API key has been revoked")
-        return Principal(key_id=record.id, role=record.role, name=record.name)
+        principal = Principal(key_id=record.id, role=record.role, name=record.name)
+        if self.cache_ttl_s > 0:
+            with self._cache_lock:
+                if len(self._cache) >= MAX_CACHED_KEYS:
+                    self._cache.clear()
+                if revocations == self._revocations:
+                    self._cache[key_hash] = (time.monotonic() + self.cache_ttl_s, principal)
+        return principal
+
+    def cached(self, raw_key: str) -> Principal | None:
+        """The principal of ``raw_key`` if it was verified less than ``cache_ttl_s`` ago, else ``None`` (no I/O:
+        callers on an event loop use it before falling back to :meth:`verify` in a thread)."""
+        return self._cached(hash_key(raw_key)) if raw_key else None
+
+    def _cached(self, key_hash: str) -> Principal | None:
+        hit = self._cache.get(key_hash)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1]
 
     def revoke(self, key_id: str) -> ApiKeyRecord:
-        """Revoke a key (``NotFoundError`` if unknown, ``ConflictError`` if already revoked)."""
+        """Revoke a key (``NotFoundError`` if unknown, ``ConflictError`` if already revoked); it stops verifying at
+        once (forgotten by the cache)."""
         record = self._store.revoke_api_key(key_id)
+        with self._cache_lock:
+            self._revocations += 1
+            self._cache = {h: hit for h, hit in self._cache.items() if hit[1].key_id != key_id}
         logger.info("api key revoked key_id=%s", key_id)
         return record
 
@@ -110,8 +158,10 @@ class ApiKeyService:
 
         Returns the new record, or ``None`` when the key was already known.
         """
-        if len(raw_key) < 8:
-            raise InvalidInputError("auth.bootstrap_admin_key must be at least 8 characters", field="auth")
+        if len(raw_key) < MIN_BOOTSTRAP_KEY_CHARS:
+            raise InvalidInputError(
+                f"auth.bootstrap_admin_key must be at least {MIN_BOOTSTRAP_KEY_CHARS} characters", field="auth"
+            )
         if self._store.find_api_key(hash_key(raw_key)) is not None:
             return None
         key_id = BOOTSTRAP_KEY_ID if all(k.id != BOOTSTRAP_KEY_ID for k in self.list()) else uuid.uuid4().hex[:16]

@@ -13,11 +13,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from core.coalesce import Coalescer
 from core.errors import InvalidInputError, UpstreamUnavailableError
 from core.ports import PiiFinding, ScrubResult
 from core.runtime import ensure_offline
 from core.settings import PiiSettings
-from feedback.coalesce import Coalescer
 from feedback.pii_refine import ALLOW_LIST, refine
 
 logger = logging.getLogger(__name__)

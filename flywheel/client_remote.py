@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from core.errors import (
+    MALFORMED_JSON_SLUG,
+    UNSUPPORTED_MEDIA_TYPE_SLUG,
     ConflictError,
     FlywheelError,
     ForbiddenError,
@@ -22,23 +24,22 @@ from core.errors import (
     GuardrailViolationError,
     InvalidInputError,
     NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
     UnauthorizedError,
     UpstreamUnavailableError,
 )
 
-_PROBLEM_TYPES: dict[str, type[FlywheelError]] = {
-    "invalid-input": InvalidInputError,
-    "payload-too-large": InvalidInputError,  # 413: the body is over the route's limit (exit 2)
-    "rate-limited": UpstreamUnavailableError,  # 429: try again after Retry-After (exit 6, like a service outage)
-    "malformed-json": InvalidInputError,
-    "unsupported-media-type": InvalidInputError,
-    "not-found": NotFoundError,
-    "gate-failed": GateFailedError,
-    "guardrail-violation": GuardrailViolationError,
-    "conflict": ConflictError,
-    "unauthorized": UnauthorizedError,
-    "forbidden": ForbiddenError,
-    "upstream-unavailable": UpstreamUnavailableError,
+# Problem type slug (core.errors, the one source the API writes them from) -> the error the CLI raises.
+_AS_THEMSELVES: tuple[type[FlywheelError], ...] = (
+    InvalidInputError, NotFoundError, GateFailedError, GuardrailViolationError, ConflictError, UnauthorizedError,
+    ForbiddenError, UpstreamUnavailableError,
+)  # fmt: skip
+_PROBLEM_TYPES: dict[str, type[FlywheelError]] = {cls.slug: cls for cls in _AS_THEMSELVES} | {
+    PayloadTooLargeError.slug: InvalidInputError,  # 413: the body is over the route's limit (exit 2)
+    RateLimitedError.slug: UpstreamUnavailableError,  # 429: try again after Retry-After (exit 6, like an outage)
+    MALFORMED_JSON_SLUG: InvalidInputError,
+    UNSUPPORTED_MEDIA_TYPE_SLUG: InvalidInputError,
 }
 _BY_STATUS: dict[int, type[FlywheelError]] = {
     400: InvalidInputError, 401: UnauthorizedError, 403: ForbiddenError, 404: NotFoundError, 405: InvalidInputError,

@@ -311,7 +311,7 @@ class Container:
         """API key service over the feedback store; stores ``auth.bootstrap_admin_key`` (hashed) on first build."""
         from feedback.auth import ApiKeyService
 
-        service = ApiKeyService(self.feedback_store)
+        service = ApiKeyService(self.feedback_store, cache_ttl_s=self.settings.auth.key_cache_ttl_s)
         bootstrap = self.settings.auth.bootstrap_admin_key
         if bootstrap is not None:
             service.bootstrap_admin(bootstrap.get_secret_value())

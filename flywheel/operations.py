@@ -54,6 +54,13 @@ def key_dict(record: Any) -> dict[str, Any]:
             "revoked_at": record.revoked_at}  # fmt: skip
 
 
+def await_recorded_queries(container: Container) -> None:
+    """Wait until every query answered so far is persisted by the background recorder (milliseconds; nothing to wait
+    for when none is pending): feedback or a look-up may name a query answered a moment ago."""
+    if container.is_built("query_recorder"):
+        container.query_recorder.flush()
+
+
 class Operations:
     """The use cases on one container (the service's, or the CLI's own when no service runs)."""
 
@@ -190,6 +197,14 @@ class Operations:
         data: dict[str, Any] = result.to_dict()
         return data
 
+    def recorded_query(self, query_id: str) -> dict[str, Any]:
+        """A recorded query (question and answer as scrubbed); one answered a moment ago is waited for.
+        ``NotFoundError`` for an unknown id."""
+        await_recorded_queries(self.container)
+        record = self.container.query_log.get_query(query_id)
+        data = dataclasses.asdict(record)
+        return {"query_id": data.pop("id"), **data, "arm": str(record.arm)}
+
     def curate(
         self, *, corpus: str | None = None, holdout_share: float | None = None, seed: int | None = None
     ) -> dict[str, Any]:
@@ -222,4 +237,12 @@ def _enum(enum: Any, value: str | None, field: str) -> Any:
         raise InvalidInputError(f"{field} must be one of {choices}; got {value!r}", field=field) from None
 
 
-__all__ = ["Operations", "check_corpus", "deployment_dict", "job_dict", "key_dict", "model_dict"]
+__all__ = [
+    "Operations",
+    "await_recorded_queries",
+    "check_corpus",
+    "deployment_dict",
+    "job_dict",
+    "key_dict",
+    "model_dict",
+]

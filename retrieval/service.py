@@ -9,6 +9,7 @@ are five pages; :func:`per_document`). A correction's question point is reported
 chunk id), once. Every answered query is recorded through the ``QueryLog`` port with its question and answer scrubbed by
 the ``PiiScrubber`` port FIRST — by a background :class:`~retrieval.recording.QueryRecorder` when one is given, so the
 response does not wait for scrubbing and the write: raw user text is never persisted and never logged.
+Questions asked concurrently are embedded together (:class:`~retrieval.batching.QueryEncoder`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from core.errors import InvalidInputError, NotFoundError
 from core.ports import Embedder, FusionProfile, Generator, PiiScrubber, QueryLog, Reranker, SparseEncoder, VectorStore
 from core.settings import RetrievalSettings
 from core.types import Arm, Citation, HybridParams, JSONValue, QueryRecord, ScoredPoint, SearchFilter
+from retrieval.batching import QueryEncoder
 from retrieval.recording import QueryRecorder
 
 logger = logging.getLogger(__name__)
@@ -51,13 +53,12 @@ class QueryResult:
     latency_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the API response shape plus corpus and latency)."""
+        """JSON-ready form (the API response shape plus corpus and latency); a citation carries its ``title``,
+        ``section`` and ``link`` metadata when the passage has them."""
         return {
             "query_id": self.query_id,
             "answer": self.answer,
-            "citations": [
-                {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text, "score": c.score} for c in self.citations
-            ],
+            "citations": [citation_dict(c) for c in self.citations],
             "corpus": self.corpus,
             "embedder_version": self.embedder_version,
             "index_version": self.index_version,
@@ -65,6 +66,20 @@ class QueryResult:
             "arm": str(self.arm),
             "latency_ms": round(self.latency_ms, 2),
         }
+
+
+#: Passage metadata a citation shows its reader (when present), as strings.
+PUBLIC_CITATION_METADATA = ("title", "section", "link")
+
+
+def citation_dict(citation: Citation) -> dict[str, Any]:
+    """A citation as the API and the CLI show it: ids, text, score, and its public metadata that is set."""
+    data: dict[str, Any] = {"chunk_id": citation.chunk_id, "doc_id": citation.doc_id, "text": citation.text,
+                            "score": citation.score}  # fmt: skip
+    for key in PUBLIC_CITATION_METADATA:
+        if citation.metadata.get(key) is not None:
+            data[key] = str(citation.metadata[key])
+    return data
 
 
 def citation_from_hit(hit: ScoredPoint) -> Citation:
@@ -143,6 +158,7 @@ class QueryService:
         recorder: QueryRecorder | None = None,
     ) -> None:
         self.embedder = embedder
+        self.encoder = QueryEncoder(embedder)  # concurrent questions share one forward pass
         self.store = store
         self.generator = generator
         self.query_log = query_log
@@ -193,7 +209,7 @@ class QueryService:
         ``hybrid`` overrides the collection's fusion (a tuning run trying weights); ignored in dense mode.
         """
         collection = self.live_collection()
-        vector = self.embedder.embed_queries([question])[0].tolist()
+        vector = self.encoder.encode(question)
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker is not None else top_k
         per_doc = self.settings.max_chunks_per_document
         fetch = candidates + _ALIAS_SLACK

@@ -79,8 +79,8 @@ MEANINGS = {
     "feedback.fast_path": "when a correction enters the live index: `immediate`, after `quorum` agreeing agents, "
     "after admin `approval`, or `off`",
     "auth.enabled": "require API keys (turn off for local development only: every request is then an admin)",
-    "auth.bootstrap_admin_key": "seeds the first admin key at start-up; the CLI also sends it to a running service "
-    "when FLYWHEEL_API_KEY is unset",
+    "auth.bootstrap_admin_key": "seeds the first admin key at start-up (at least 8 characters, else every command "
+    "refuses the settings); the CLI also sends it to a running service when FLYWHEEL_API_KEY is unset",
     "training.min_sft_examples": "fewest SFT examples to LoRA-tune the generator",
     "training.train_reranker": "cycles also train a cross-encoder reranker (relevance dataset)",
     "training.train_generator": "cycles also LoRA-tune the generator (SFT dataset; needs generator.kind=hf)",

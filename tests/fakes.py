@@ -33,6 +33,17 @@ class FakeQueryLog:
         with self._lock:
             self.records[record.id] = record
 
+    def record_queries(self, records: Sequence[QueryRecord]) -> None:
+        """:meth:`record_query` of each record, all or none (on an error the earlier ones are taken back)."""
+        before = dict(self.records)
+        try:
+            for record in records:
+                self.record_query(record)
+        except Exception:
+            with self._lock:
+                self.records = before
+            raise
+
     def get_query(self, query_id: str) -> QueryRecord:
         """The record with ``query_id``; raises ``NotFoundError``."""
         with self._lock:
@@ -62,6 +73,10 @@ class FakeScrubber:
             last = finding.end
         out.append(text[last:])
         return ScrubResult(text="".join(out), findings=tuple(findings))
+
+    def scrub_many(self, texts: Sequence[str]) -> list[ScrubResult]:
+        """:meth:`scrub` of each text, order preserved."""
+        return [self.scrub(text) for text in texts]
 
 
 class HashingEmbedder:

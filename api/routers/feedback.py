@@ -27,18 +27,11 @@ from core.types import FeedbackEvent, FeedbackKind
 from core.validation import no_nul
 from feedback.store import CorrectionRecord, CorrectionState
 from feedback.validation import FeedbackSubmission, Problem
-from flywheel.container import Container
+from flywheel.operations import await_recorded_queries
 
 router = APIRouter(tags=["feedback"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
-
-
-def await_recorded_queries(container: Container) -> None:
-    """Feedback may name a query answered a moment ago whose record the background recorder is still writing:
-    wait until every query answered so far is persisted (milliseconds; nothing to wait for when none is pending)."""
-    if container.is_built("query_recorder"):
-        container.query_recorder.flush()
 
 
 def _submission(body: FeedbackCreate, *, principal: str, idempotency_key: str | None = None) -> FeedbackSubmission:

@@ -83,11 +83,22 @@ class SqlStore(ConsentMixin, KeyMixin, UsageMixin, CorrectionMixin):
 
         ``ConflictError`` for a duplicate id, ``InvalidInputError`` for a NUL in any string.
         """
-        fields = {"id": record.id, "question": record.question, "answer": record.answer, "user_id": record.user_id}
-        reject_nul({**fields, "tenant": record.tenant, "filters": dict(record.filters)}, field="query")
+        self.record_queries([record])
+
+    def record_queries(self, records: Sequence[QueryRecord]) -> None:
+        """Persist several (scrubbed) query records in one transaction, all or none; committed on return.
+
+        One commit (one fsync under ``synchronous=FULL``) for the batch instead of one per record. Raises as
+        :meth:`record_query` does, for the first bad record; then nothing of the batch is stored.
+        """
+        for record in records:
+            fields = {"id": record.id, "question": record.question, "answer": record.answer, "user_id": record.user_id}
+            reject_nul({**fields, "tenant": record.tenant, "filters": dict(record.filters)}, field="query")
+        if not records:
+            return
         with self._session() as session:
-            session.add(_query_row(record, self.pseudonyms))
-        logger.debug("query recorded query_id=%s", record.id)
+            session.add_all([_query_row(record, self.pseudonyms) for record in records])
+        logger.debug("queries recorded count=%d first_id=%s", len(records), records[0].id)
 
     def get_query(self, query_id: str) -> QueryRecord:
         """Fetch a query record. Raises ``NotFoundError``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,56 @@ def test_when_key_created_then_only_its_hash_is_stored_and_it_verifies(service: 
     with store.engine.connect() as conn:
         stored = " ".join(str(r) for r in conn.execute(sa.text("SELECT * FROM fb_api_keys")))
     assert raw not in stored and hash_key(raw) in stored
+
+
+class CountingKeyStore(SqlStore):
+    """The real store, counting key look-ups (how often a verify reached the database)."""
+
+    lookups = 0
+
+    def find_api_key(self, key_hash: str) -> Any:
+        self.lookups += 1
+        return super().find_api_key(key_hash)
+
+
+@pytest.mark.unit
+def test_when_a_key_is_verified_again_within_the_ttl_then_no_database_read_and_revoke_applies_at_once(
+    tmp_path: Path,
+) -> None:
+    store = CountingKeyStore(f"sqlite:///{tmp_path / 'keys.db'}")
+    keys = ApiKeyService(store, cache_ttl_s=60.0)
+    record, raw = keys.create("agent", name="bot")
+    assert keys.cached(raw) is None  # never verified yet
+    first = keys.verify(raw)
+    assert [keys.verify(raw) for _ in range(5)] == [first] * 5 and keys.cached(raw) == first
+    assert store.lookups == 1
+    keys.revoke(record.id)
+    assert keys.cached(raw) is None
+    with pytest.raises(UnauthorizedError, match="revoked"):
+        keys.verify(raw)
+    with pytest.raises(UnauthorizedError, match="unknown"):  # unknown keys are looked up every time, never cached
+        keys.verify("fwk_unknown")
+    with pytest.raises(UnauthorizedError, match="unknown"):
+        keys.verify("fwk_unknown")
+    assert store.lookups == 4
+    store.close()
+
+
+@pytest.mark.unit
+def test_when_the_ttl_is_zero_or_past_then_every_verify_reads_the_database(tmp_path: Path) -> None:
+    store = CountingKeyStore(f"sqlite:///{tmp_path / 'keys.db'}")
+    _, raw = ApiKeyService(store).create("agent", name="bot")
+    uncached = ApiKeyService(store, cache_ttl_s=0.0)
+    uncached.verify(raw)
+    uncached.verify(raw)
+    assert store.lookups == 2 and uncached.cached(raw) is None
+    short = ApiKeyService(store, cache_ttl_s=0.05)
+    short.verify(raw)
+    time.sleep(0.06)
+    assert short.cached(raw) is None
+    short.verify(raw)
+    assert store.lookups == 4
+    store.close()
 
 
 @pytest.mark.unit

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from flywheel.cli import app, exit_code_for, parse_filters
 from flywheel.container import Container
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -260,3 +264,18 @@ def test_demo_threads_follow_the_cores_left_free(monkeypatch: pytest.MonkeyPatch
         assert 0.0 <= busy_cores(0.05) <= 4.0 + 1e-6
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.integration
+def test_when_the_bootstrap_admin_key_is_short_then_serve_refuses_to_start(tmp_path: Path) -> None:
+    """A bootstrap key under 8 characters used to start a service that answered every request 422."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")}
+    env.update(PYTHONPATH=str(REPO), FLYWHEEL_DATA_DIR=str(tmp_path / "data"))
+    env["FLYWHEEL_AUTH__BOOTSTRAP_ADMIN_KEY"] = "short"
+    cli = "import sys; from flywheel.cli import main; sys.exit(main())"
+    command = [sys.executable, "-c", cli, "serve", "--port", "8"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: invalid settings: auth.bootstrap_admin_key") and done.stderr.count("\n") == 1
+    assert "at least 8 characters" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "service.json").exists()

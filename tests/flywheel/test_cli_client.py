@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from core import errors
 from core.errors import (
     ConflictError,
     FlywheelError,
@@ -58,6 +59,25 @@ def test_when_the_service_answers_a_problem_then_the_same_error_and_exit_code(
     exc = error_from_response(httpx.Response(status, json=body))
     assert type(exc) is error and exit_code_for(exc) == code
     assert exc.message.startswith("what went wrong") or exc.message.startswith("the service failed")
+
+
+_ERROR_ARGS: dict[str, dict[str, Any]] = {
+    "NotEnoughDataError": {"have": 1, "need": 2}, "PayloadTooLargeError": {"limit_bytes": 10},
+    "RateLimitedError": {"retry_after_s": 1.0}, "StorageUnavailableError": {"reason": "full"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [n for n in errors.__all__ if n.endswith("Error")])
+def test_every_error_the_api_answers_comes_back_to_the_cli_as_the_same_kind(name: str) -> None:
+    """One slug per error class (core.errors): what ``api.problems`` writes, the HTTP client reads back."""
+    from api.problems import status_for
+
+    raised = getattr(errors, name)("what went wrong", **_ERROR_ARGS.get(name, {}))
+    status, slug = status_for(raised)
+    assert slug == raised.slug or status == 500
+    back = error_from_response(httpx.Response(status, json={"type": BASE + slug, "status": status, "detail": "x"}))
+    expected = exit_code_for(raised) if status != 429 else 6  # 429 is "retry later" to a client, like an outage
+    assert exit_code_for(back) == expected
 
 
 def test_a_500_names_its_error_id_and_a_401_says_which_key_to_set() -> None:
@@ -128,5 +148,5 @@ def test_when_the_recorded_process_lives_but_nothing_answers_then_a_warning_and_
 
 def test_the_client_key_is_flywheel_api_key_else_the_bootstrap_admin_key(tmp_path: Path) -> None:
     assert client_key(_settings(tmp_path)) is None
-    assert client_key(_settings(tmp_path, auth={"bootstrap_admin_key": "boot"})) == "boot"
-    assert client_key(_settings(tmp_path, auth={"bootstrap_admin_key": "boot"}, api_key="mine")) == "mine"
+    assert client_key(_settings(tmp_path, auth={"bootstrap_admin_key": "boot-key"})) == "boot-key"
+    assert client_key(_settings(tmp_path, auth={"bootstrap_admin_key": "boot-key"}, api_key="mine")) == "mine"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from fakes import FakeQueryLog, FakeScrubber
 
+from core.ports import ScrubResult
 from core.types import QueryRecord
 from retrieval.recording import QueryRecorder
 
@@ -79,3 +82,67 @@ def test_when_a_write_fails_then_it_is_counted_and_the_writer_goes_on(caplog: py
     recorder.close()
     assert recorder.failed == 1 and sorted(log.records) == ["q0", "q2"]
     assert "query_id=q1" in caplog.text and "example.com" not in caplog.text
+
+
+class CountingLog(FakeQueryLog):
+    """A query log counting its transactions (``record_queries`` calls) and when each record arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions: list[int] = []
+        self.arrived: dict[str, float] = {}
+
+    def record_queries(self, records: Sequence[QueryRecord]) -> None:
+        self.transactions.append(len(records))
+        self.arrived.update((r.id, time.monotonic()) for r in records)
+        super().record_queries(records)
+
+
+class CountingScrubber(FakeScrubber):
+    """Counts batched scrub passes."""
+
+    passes = 0
+
+    def scrub_many(self, texts: Sequence[str]) -> list[ScrubResult]:
+        self.passes += 1
+        return super().scrub_many(texts)
+
+
+def test_when_records_arrive_together_then_one_scrub_pass_and_one_transaction_per_batch() -> None:
+    log, scrubber = CountingLog(), CountingScrubber()
+    recorder = QueryRecorder(log, scrubber, max_batch=8, idle_s=0.05)
+    for i in range(20):
+        recorder.submit(_record(i))
+    assert recorder.flush(timeout_s=10)
+    recorder.close()
+    assert sorted(log.records) == sorted(f"q{i}" for i in range(20))
+    assert max(log.transactions) <= 8 and len(log.transactions) < 20 and scrubber.passes == len(log.transactions)
+    assert all("@example.com" not in r.question for r in log.records.values())
+
+
+def test_when_queries_keep_coming_then_the_writer_waits_for_a_gap_but_not_past_max_delay() -> None:
+    log = CountingLog()
+    recorder = QueryRecorder(log, FakeScrubber(), idle_s=5.0, max_delay_s=0.6)
+    started = time.monotonic()
+    for i in range(10):  # one query every 0.1 s: never a 5 s gap
+        recorder.submit(_record(i))
+        time.sleep(0.1)
+    assert log.arrived, "the oldest record waited past max_delay_s: the writer must have started"
+    first = min(log.arrived.values()) - started
+    assert 0.6 <= first < 2.0  # not before max_delay_s (no gap, fewer than max_batch), soon after it
+    recorder.submit(_record(99))
+    waited = time.monotonic()
+    assert recorder.flush(timeout_s=10) and time.monotonic() - waited < 1.0  # a reader does not wait 5 s for a gap
+    assert "q99" in log.records
+    recorder.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a Linux feature")
+def test_the_writer_thread_runs_at_a_lower_os_priority() -> None:
+    recorder = QueryRecorder(FakeQueryLog(), FakeScrubber(), nice=5)
+    recorder.submit(_record(1))
+    assert recorder.flush(timeout_s=10)
+    tid = recorder._thread.native_id
+    assert tid is not None
+    assert os.getpriority(os.PRIO_PROCESS, tid) == os.getpriority(os.PRIO_PROCESS, 0) + 5
+    recorder.close()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from feedback.coalesce import Coalescer
+from core.coalesce import Coalescer
 
 pytestmark = pytest.mark.unit
 
