@@ -1,7 +1,9 @@
 """The main job: a seeded simulation of agents using the service, with cycles turning their feedback into a better
-embedder, measured on held-out questions that never reach training.
+embedder (and, with the ``hf`` generator, a LoRA-tuned SmolLM2), measured on held-out questions that never reach
+training.
 
-Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simulate`` exposes the options):
+Flow (``flywheel demo`` = :func:`flywheel.simulate_run.run_simulation` with defaults; ``flywheel simulate`` exposes
+the options):
 
 1. A fresh data directory (``{data_dir}/simulation``, wiped) with the embedded defaults: qdrant-edge, SQLite, the
    packaged MiniLM, the extractive generator. Corrections wait for approval there (``fast_path="approval"``): the
@@ -14,7 +16,11 @@ Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simul
 4. Each cycle: simulated agents (:mod:`flywheel.agents`) ask that cycle's questions through the container's router +
    ``QueryService`` and give feedback through ``FeedbackIntake`` — the same objects the API uses — with a share of
    wrong reactions (``noise``); then :class:`flywheel.cycle.CycleRunner` runs a full cycle; then the held-out
-   questions are scored (MRR@10, recall@1/5/10, nDCG@10) on whatever is live.
+   questions are scored (MRR@10, recall@1/5/10, nDCG@10, and the live generator's answers) on whatever is live.
+5. With ``generator="hf"`` (``flywheel demo --generator hf``) answers come from SmolLM2-135M-Instruct and every cycle
+   also LoRA-tunes its adapter on the curated corrections (:data:`DEMO_SFT`, prompt :data:`HF_PROMPT`); the agents'
+   traffic is answered extractively (they judge citations, never wording), and the newest adapter is measured against
+   the base generator on the same retrieval at the end.
 """
 
 from __future__ import annotations
@@ -271,22 +277,6 @@ def fresh_dir(path: Path) -> Path:
 
 
 Progress = Callable[[str], None]
-
-
-def run_simulation(
-    base: Settings,
-    config: SimulationConfig,
-    *,
-    progress: Progress | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the whole simulation and return its results (see :class:`flywheel.simulate_run.Simulation`).
-
-    ``overrides`` replace container objects (tests pass port fakes, e.g. the PII scrubber).
-    """
-    from flywheel.simulate_run import Simulation
-
-    return Simulation(base, config, progress=progress or (lambda _msg: None), overrides=overrides).run()
 
 
 def write_json(results: dict[str, Any], path: Path) -> Path:

@@ -254,6 +254,20 @@ class Simulation:
         return out
 
 
+def run_simulation(
+    base: Settings,
+    config: SimulationConfig,
+    *,
+    progress: Progress | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the whole simulation and return its results (see :class:`flywheel.simulate_run.Simulation`).
+
+    ``overrides`` replace container objects (tests pass port fakes, e.g. the PII scrubber).
+    """
+    return Simulation(base, config, progress=progress or (lambda _msg: None), overrides=overrides).run()
+
+
 def _show(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 

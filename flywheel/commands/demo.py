@@ -53,7 +53,8 @@ def _run(ctx: typer.Context, config: Any, json_path: Path | None, threads: int |
     from rich.console import Console
 
     from flywheel.cli import container_of
-    from flywheel.simulate import run_simulation, write_json
+    from flywheel.simulate import write_json
+    from flywheel.simulate_run import run_simulation
 
     # Piped or logged output has no terminal width: give the before/after table room instead of rich's 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=132)
