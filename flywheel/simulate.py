@@ -146,7 +146,10 @@ def _check_lora(overrides: dict[str, Any]) -> None:
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise InvalidInputError(f"unknown LoRA settings {unknown}; valid: {sorted(known)}", field="generator_training")
-    LoraConfig(**overrides)
+    try:
+        LoraConfig(**overrides)
+    except TypeError as exc:  # a mistyped value, e.g. {"epochs": "two"}
+        raise InvalidInputError(f"bad LoRA setting value: {exc}", field="generator_training") from exc
 
 
 # ------------------------------------------------------------------------------------------------- the data
