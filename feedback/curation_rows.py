@@ -110,15 +110,25 @@ class RowBuilder:
         ]
         return self._dedup(rows, text=lambda r: r.query, group=lambda r: f"{r.chunk_id}:{r.label}")
 
-    def sft(self, edits: Sequence[tuple[FeedbackEvent, QueryRecord]]) -> list[SftExample]:
-        """(question, cited passages, corrected / edited answer) examples."""
+    def sft(
+        self, edits: Sequence[tuple[FeedbackEvent, QueryRecord]], labels: Sequence[Resolved] = ()
+    ) -> list[SftExample]:
+        """(question, passages, corrected / edited answer) examples. The passages are the cited ones with the
+        question's resolved relevant passages (``labels``) first — the evidence the agents pointed at: a correction is
+        given exactly when retrieval ranked that evidence low or missed it, so the cited order alone would teach the
+        generator to pass over passage [1] and to answer without evidence."""
         rows: list[SftExample] = []
-        chunks = self._load(c for _, q in edits for c in q.chunk_ids)
+        evidence: dict[str, list[str]] = defaultdict(list)
+        for label in labels:
+            if label.label > 0:
+                evidence[label.question].append(label.chunk_id)
+        chunks = self._load([*(c for _, q in edits for c in q.chunk_ids), *(c for e in evidence.values() for c in e)])
         for event, query in edits:
             target = str(event.data.get("text", ""))
             if not self._clean(query.question) or not self._clean(target):
                 continue
-            contexts = [chunks[c].text for c in query.chunk_ids if c in chunks]
+            ids = list(dict.fromkeys([*evidence.get(normalize_text(query.question), []), *query.chunk_ids]))
+            contexts = [chunks[c].text for c in ids if c in chunks]
             rows.append(SftExample(query=query.question, contexts=contexts, target=target, provenance=[event.id]))
         return self._dedup(rows, text=lambda r: r.target, group=lambda r: normalize_text(r.query))
 

@@ -9,22 +9,77 @@ generation, scrubbing, recording with the arm) is the same code the API uses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import NotFoundError
+from core.ports import Embedder, Generator, PiiScrubber, QueryLog, Reranker, VectorStore
+from core.settings import EmbedderSettings, Settings
 from core.types import ModelKind
 from retrieval.service import QueryService
 
 if TYPE_CHECKING:
-    from core.ports import Embedder, Reranker
-    from flywheel.container import Container
+    from customization.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
 BASE = "base"
 MAX_CACHED = 2  # models per kind kept loaded besides the container's own (e.g. a running cycle's candidate)
+
+
+class ModelCache:
+    """Loaded model versions by kind, at most ``MAX_CACHED`` per kind (oldest evicted first: candidates come and go,
+    memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, dict[str, Any]] = {}
+
+    def get(self, kind: str, key: str, build: Callable[[], Any]) -> Any:
+        """The ``kind`` model ``key``, built with ``build()`` on first use."""
+        cache = self._by_kind.setdefault(kind, {})
+        if key not in cache:
+            while len(cache) >= MAX_CACHED:
+                cache.pop(next(iter(cache)))
+            cache[key] = build()
+        return cache[key]
+
+
+class ArmServices(Protocol):
+    """What building a query arm reads (the composition root, :class:`flywheel.container.Container`, is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def registry(self) -> ModelRegistry: ...
+    @property
+    def embedder(self) -> Embedder: ...
+    @property
+    def generator(self) -> Generator: ...
+    @property
+    def reranker(self) -> Reranker | None: ...
+    @property
+    def vector_store(self) -> VectorStore: ...
+    @property
+    def query_log(self) -> QueryLog: ...
+    @property
+    def scrubber(self) -> PiiScrubber: ...
+    @property
+    def sparse_encoder(self) -> Any: ...
+    @property
+    def index_manager(self) -> Any: ...
+    @property
+    def query_recorder(self) -> Any: ...
+    @property
+    def model_cache(self) -> ModelCache: ...
+
+    background_recording: bool
+
+    def is_built(self, name: str) -> bool:
+        """Whether the shared object ``name`` exists already (builds nothing)."""
+
+    def hf_generator(self, adapter_version: str | None) -> Generator:
+        """A new HF generator with a registered adapter version (``None``: none)."""
 
 
 class PinnedQueryService(QueryService):
@@ -41,16 +96,16 @@ class PinnedQueryService(QueryService):
         return self.collection
 
 
-def embedder_path(container: Container, version: str | None) -> Path:
+def embedder_path(settings: EmbedderSettings, registry: ModelRegistry, version: str | None) -> Path:
     """Model directory of an embedder version (``None``/``base``: the configured base model)."""
     if version in (None, BASE):
         from indexing.embedder import default_model_path
 
-        return Path(container.settings.embedder.model_path or default_model_path())
-    return Path(container.registry.get(ModelKind.EMBEDDER, version).path)
+        return Path(settings.model_path or default_model_path())
+    return Path(registry.get(ModelKind.EMBEDDER, version).path)
 
 
-def load_embedder(container: Container, version: str | None) -> Embedder:
+def load_embedder(container: ArmServices, version: str | None) -> Embedder:
     """Load an embedder version (once: the build, evaluation and deploy steps of a cycle share it); reuses the
     container's embedder when it is that version already."""
     from indexing.embedder import SentenceTransformerEmbedder
@@ -59,29 +114,22 @@ def load_embedder(container: Container, version: str | None) -> Embedder:
     if container.is_built("embedder") and container.embedder.version == wanted:
         return container.embedder
     cfg = container.settings.embedder
-    return _cached(
-        container, "_loaded_embedders", wanted,
-        lambda: SentenceTransformerEmbedder(embedder_path(container, version), version=wanted,
+    return container.model_cache.get(
+        ModelKind.EMBEDDER.value, wanted,
+        lambda: SentenceTransformerEmbedder(embedder_path(cfg, container.registry, version), version=wanted,
                                             batch_size=cfg.batch_size, device=cfg.device,
                                             max_seq_length=cfg.max_seq_length),
     )  # fmt: skip
 
 
-def _cached(container: Container, attr: str, key: str, build: Callable[[], Any]) -> Any:
-    """``build()`` once per ``key`` in a per-container cache of at most ``MAX_CACHED`` entries (oldest evicted first:
-    candidates come and go, memory stays bounded)."""
-    cache: dict[str, Any] = container.__dict__.setdefault(attr, {})
-    if key not in cache:
-        while len(cache) >= MAX_CACHED:
-            cache.pop(next(iter(cache)))
-        cache[key] = build()
-    return cache[key]
-
-
-def build_arm(container: Container, models: dict[str, str | None], collection: str | None) -> QueryService:
-    """A query service for ``models`` over ``collection`` (``None``: the corpus alias, i.e. the current arm)."""
+def build_arm(
+    container: ArmServices, models: Mapping[str, str | None], collection: str | None, *,
+    generator: Generator | None = None,
+) -> QueryService:  # fmt: skip
+    """A query service for ``models`` over ``collection`` (``None``: the corpus alias, i.e. the current arm);
+    ``generator`` replaces the arm's own (the simulation's traffic answers extractively)."""
     embedder = load_embedder(container, models.get(ModelKind.EMBEDDER.value))
-    generator = _generator_for(container, embedder, models)
+    generator = generator or _generator_for(container, embedder, models)
     kwargs: dict[str, Any] = {
         "embedder": embedder,
         "store": container.vector_store,
@@ -100,7 +148,7 @@ def build_arm(container: Container, models: dict[str, str | None], collection: s
     return PinnedQueryService(collection=collection, **kwargs)
 
 
-def load_reranker(container: Container, models: dict[str, str | None]) -> Reranker | None:
+def load_reranker(container: ArmServices, models: Mapping[str, str | None]) -> Reranker | None:
     """The arm's reranker version (``None``/``base``: no reranking); cached like embedders."""
     version = models.get(ModelKind.RERANKER.value)
     if version in (None, BASE):
@@ -111,10 +159,10 @@ def load_reranker(container: Container, models: dict[str, str | None]) -> Rerank
         entry = container.registry.get(ModelKind.RERANKER, str(version))
         return CrossEncoderReranker(entry.path, version=entry.version, device=container.settings.embedder.device)
 
-    return _cached(container, "_loaded_rerankers", str(version), build)
+    return container.model_cache.get(ModelKind.RERANKER.value, str(version), build)
 
 
-def _generator_for(container: Container, embedder: Embedder, models: dict[str, str | None]) -> Any:
+def _generator_for(container: ArmServices, embedder: Embedder, models: Mapping[str, str | None]) -> Generator:
     """The extractive generator (model-free) is built per arm; an HF generator carries the arm's LoRA
     adapter version (the container's own when it is that version); other generators are shared."""
     kind = container.settings.generator.kind
@@ -128,6 +176,6 @@ def _generator_for(container: Container, embedder: Embedder, models: dict[str, s
     shared = str(getattr(container.generator, "version", ""))
     if shared == wanted or (wanted == BASE and shared.startswith("hf:")):  # "hf:{model}": no adapter loaded
         return container.generator
-    return _cached(
-        container, "_loaded_generators", wanted, lambda: container.hf_generator(None if wanted == BASE else wanted)
+    return container.model_cache.get(  # type: ignore[no-any-return]
+        ModelKind.GENERATOR_ADAPTER.value, wanted, lambda: container.hf_generator(None if wanted == BASE else wanted)
     )

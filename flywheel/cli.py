@@ -265,7 +265,7 @@ def index(
         from flywheel.corpus import approved_corrections
         from flywheel.loop import switch_to_new_version
 
-        documents = documents + approved_corrections(container, name)
+        documents = documents + approved_corrections(container.feedback_store, name)
         result, _record = switch_to_new_version(
             container, documents, note="flywheel index", show_progress=True, allow_shrink=allow_shrink
         )

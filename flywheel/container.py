@@ -33,12 +33,14 @@ if TYPE_CHECKING:
     from feedback.auth import ApiKeyService
     from feedback.intake import FeedbackIntake
     from feedback.store import SqlStore
+    from flywheel.arms import ModelCache
     from flywheel.cycle import CycleRunner
     from flywheel.deploy import Deployer
     from flywheel.jobs import JobRunner
     from flywheel.lineage import Lineage
     from flywheel.schedule import Scheduler
     from flywheel.state import StateStore
+    from flywheel.training import TrainingServices
     from retrieval.routing import DeploymentRouter
     from retrieval.service import QueryService
 
@@ -100,9 +102,9 @@ class Container:
         from indexing.embedder import SentenceTransformerEmbedder
 
         cfg = self.settings.embedder
-        version = deployed_embedder_version(self)  # F: follows the active deployment (registry pointer)
+        version = deployed_embedder_version(self.registry)  # F: follows the active deployment (registry pointer)
         return SentenceTransformerEmbedder(
-            embedder_path(self, version),
+            embedder_path(self.settings.embedder, self.registry, version),
             version=version or "base",
             batch_size=cfg.batch_size,
             device=cfg.device,
@@ -216,9 +218,11 @@ class Container:
         cfg = self.settings.generator
         adapter = self.registry.get(ModelKind.GENERATOR_ADAPTER, adapter_version) if adapter_version else None
         return HFGenerator(
-            cfg.model_dir or ensure_smollm2(self.settings.data_dir / "base_models"),
+            cfg.model_dir or ensure_smollm2(self.settings.base_models_path),
             adapter_dir=adapter.path if adapter else None,
             max_new_tokens=cfg.max_new_tokens,
+            max_passages=cfg.max_passages,
+            max_passage_chars=cfg.max_passage_chars,
             version=adapter.version if adapter else None,
             device=self.settings.embedder.device,
         )
@@ -336,6 +340,25 @@ class Container:
         return ModelRegistry(self.settings.models_dir)
 
     @cached_property
+    def model_cache(self) -> ModelCache:
+        """Model versions loaded for query arms besides the container's own (a cycle's candidate, the base
+        generator beside an adapter), a few per kind."""
+        from flywheel.arms import ModelCache
+
+        return ModelCache()
+
+    def training_services(self) -> TrainingServices:
+        """What training reads besides its rows (settings, registry, deployed models, live passages)."""
+        from flywheel.corpus import live_passages
+        from flywheel.training import TrainingServices
+
+        corpus = self.settings.indexing.corpus
+        return TrainingServices(
+            settings=self.settings, registry=self.registry, deployed=lambda: dict(self.deployer.current().models),
+            corpus_passages=lambda: live_passages(self.vector_store, self.index_manager.live_collection(corpus)),
+        )  # fmt: skip
+
+    @cached_property
     def state_store(self) -> StateStore:
         """Jobs, cycles, deployments and lineage tables (same database URL, own migrations)."""
         from flywheel.state import StateStore
@@ -376,6 +399,17 @@ class Container:
         from flywheel.loop import make_scheduler
 
         return make_scheduler(self)
+
+    def adopt_arm(self, arm: QueryService) -> None:
+        """After a deployment switch, this container's embedder / reranker / generator / query service are the new
+        current arm's (corrections, new arms and the CLI then use them too)."""
+        self.__dict__["embedder"] = arm.embedder
+        self.__dict__["reranker"] = arm.reranker
+        if self.settings.generator.kind != "extractive":  # the extractive one is per-arm (scores with its embedder)
+            self.__dict__["generator"] = arm.generator
+        self.__dict__["query_service"] = arm
+        if self.is_built("index_manager") and hasattr(self.index_manager, "set_embedder"):
+            self.index_manager.set_embedder(arm.embedder)
 
     def start_loop(self, *, scheduler: bool = True) -> dict[str, Any]:
         """Service start-up of the loop: recover jobs, abandon dead cycles, reconcile the deployment, canary, cron."""

@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import InvalidInputError
+from core.ports import VectorStore
+from core.settings import IndexingSettings
 from core.types import Document
 
 if TYPE_CHECKING:
-    from flywheel.container import Container
+    from feedback.store import SqlStore
 
 logger = logging.getLogger(__name__)
 
 _CHUNK_KEYS = frozenset({"text", "doc_id", "doc_hash", "chunk_index", "chunk_count", "section"})
 
 
-def live_documents(c: Container, corpus: str) -> list[Document]:
-    """Documents of the corpus' live collection (source documents and correction passages), by doc id order."""
-    store = c.vector_store
-    collection = c.index_manager.live_collection(corpus)
+def live_documents(store: VectorStore, collection: str) -> list[Document]:
+    """Documents of a corpus' live ``collection`` (source documents and correction passages), by doc id order."""
     parts: dict[str, list[tuple[int, str]]] = {}
     meta: dict[str, dict[str, Any]] = {}
     for point in store.scroll(collection, with_vectors=False, batch_size=512):
@@ -37,7 +37,7 @@ def live_documents(c: Container, corpus: str) -> list[Document]:
         parts.setdefault(doc_id, []).append((int(payload.get("chunk_index", 0)), str(payload.get("text", ""))))
         meta.setdefault(doc_id, {k: v for k, v in payload.items() if k not in _CHUNK_KEYS})
     docs = [Document(id=d, text=_join([t for _, t in sorted(parts[d])]), metadata=meta[d]) for d in sorted(parts)]
-    logger.info("live documents read corpus=%s collection=%s documents=%d", corpus, collection, len(docs))
+    logger.info("live documents read collection=%s documents=%d", collection, len(docs))
     return docs
 
 
@@ -57,21 +57,19 @@ def _overlap(left: str, right: str, *, max_chars: int = 2000) -> int:
     return 0
 
 
-def load_source(c: Container, source: str) -> tuple[list[Document], dict[str, Any]]:
+def load_source(settings: IndexingSettings, source: str) -> tuple[list[Document], dict[str, Any]]:
     """Documents from a source spec: ``builtin:faq``, a ``.jsonl`` file, or a folder; plus the load report
     (``skipped`` count and ``skipped_files`` with reasons: unreadable files are skipped, not fatal).
     ``InvalidInputError`` for a bad spec."""
     from indexing import loaders
 
-    max_bytes = c.settings.indexing.max_file_bytes
+    max_bytes = settings.max_file_bytes
     kind = source_kind(source)
     if kind == "builtin":
         return loaders.load_builtin_faq("en"), {"skipped": 0, "skipped_files": []}
     if kind == "jsonl":
         return loaders.load_jsonl(Path(source), max_file_bytes=max_bytes), {"skipped": 0, "skipped_files": []}
-    result = loaders.load_paths(
-        [Path(source)], max_file_bytes=max_bytes, source_base_url=c.settings.indexing.source_base_url
-    )
+    result = loaders.load_paths([Path(source)], max_file_bytes=max_bytes, source_base_url=settings.source_base_url)
     return result.documents, {k: v for k, v in result.summary().items() if k.startswith("skipped")}
 
 
@@ -90,7 +88,7 @@ def source_kind(source: str) -> str:
     raise InvalidInputError(f"reindex source is not builtin:faq, a .jsonl file or a folder: {source}", field="source")
 
 
-def approved_corrections(c: Container, corpus: str) -> list[Document]:
+def approved_corrections(feedback: SqlStore, corpus: str) -> list[Document]:
     """Approved / applied corrections of ``corpus`` as documents (they must survive a reindex), each with the
     (scrubbed) question it corrects, so its question point is rebuilt with it. Agreeing corrections share one live
     passage under the id the fast path gave it, so revoking any of them after the reindex still removes it."""
@@ -101,11 +99,11 @@ def approved_corrections(c: Container, corpus: str) -> list[Document]:
 
     docs: dict[str, Document] = {}
     for state in (CorrectionState.APPROVED, CorrectionState.APPLIED):
-        for rec in c.feedback_store.list_corrections(state=state):
+        for rec in feedback.list_corrections(state=state):
             live_id = live_correction_id(rec)
             if rec.corpus == corpus and getattr(rec, "text", None) and live_id not in docs:
                 try:
-                    meta = {"question": c.feedback_store.get_query(rec.query_id).question}
+                    meta = {"question": feedback.get_query(rec.query_id).question}
                 except NotFoundError:  # the query was deleted: the correction survives without its question point
                     meta = {}
                 docs[live_id] = correction_document(
@@ -114,13 +112,12 @@ def approved_corrections(c: Container, corpus: str) -> list[Document]:
     return list(docs.values())
 
 
-def live_passages(c: Container, corpus: str) -> list[str]:
-    """Texts of the live collection's document passages (not corrections): the trainer's corpus for hard-negative
+def live_passages(store: VectorStore, collection: str) -> list[str]:
+    """Texts of the live ``collection``'s document passages (not corrections): the trainer's corpus for hard-negative
     mining and pseudo-query domain adaptation."""
-    collection = c.index_manager.live_collection(corpus)
     texts = [
         str(p.payload.get("text", ""))
-        for p in c.vector_store.scroll(collection, with_vectors=False, batch_size=512)
+        for p in store.scroll(collection, with_vectors=False, batch_size=512)
         if p.payload.get("source", "document") == "document"
     ]
     return sorted(t for t in texts if t.strip())

@@ -28,21 +28,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from core.errors import FlywheelError, NotEnoughDataError
-from core.ports import ProgressCallback
+from core.ports import PassageIndex
 from core.types import DatasetKind, ModelKind
 from flywheel import gating, steps
-from flywheel.arms import build_arm
+from flywheel.arms import ArmServices, build_arm, load_embedder
+from flywheel.corpus import live_documents
 from flywheel.cycle_state import CycleState
-from flywheel.deploy import BASE, Candidate
+from flywheel.deploy import BASE, Candidate, Deployer
 from flywheel.jobs import JobCancelled, JobContext, JobSkipped
-from flywheel.state import CycleRecord, JobStatus
+from flywheel.state import CycleRecord, JobStatus, StateStore
 from flywheel.steps import datasets_repo
 
 if TYPE_CHECKING:
-    from flywheel.container import Container
+    from core.ports import ProgressCallback
+    from feedback.store import SqlStore
+    from flywheel.lineage import Lineage
+    from flywheel.training import TrainingServices
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ class CycleOptions:
     embedder_overrides: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "EmbedderTrainingConfig fields to override for this cycle"}
     )
+    generator_overrides: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "LoraConfig fields to override for this cycle's generator adapter"}
+    )
     min_pairs: int | None = field(default=None, metadata={"help": "fewest contrastive pairs (training.min_pairs)"})
     min_eval_cases: int | None = field(default=None, metadata={"help": "fewest eval cases (eval.min_slice_cases)"})
     show_progress: bool = field(default=False, metadata={"help": "progress bars while embedding / training"})
@@ -66,10 +73,29 @@ class CycleSkipped(JobSkipped):
     """The cycle stopped early on purpose (not enough data); carries the cycle id."""
 
 
+class CycleServices(ArmServices, Protocol):
+    """What a cycle uses besides the query arms (the composition root, :class:`flywheel.container.Container`, is
+    one); each step is handed only the few of these it needs."""
+
+    @property
+    def state_store(self) -> StateStore: ...
+    @property
+    def deployer(self) -> Deployer: ...
+    @property
+    def feedback_store(self) -> SqlStore: ...
+    @property
+    def passage_index(self) -> PassageIndex: ...
+    @property
+    def lineage(self) -> Lineage: ...
+
+    def training_services(self) -> TrainingServices:
+        """What training reads besides its rows."""
+
+
 class CycleRunner:
     """Runs cycles for the container's corpus; see the module docstring for the contract."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: CycleServices) -> None:
         self.c = container
         self.corpus = container.settings.indexing.corpus
 
@@ -259,10 +285,11 @@ class _Run:
             embedder.setdefault("min_pairs", self.opts.min_pairs)
         shown = {"show_progress": self.opts.show_progress}
         return {ModelKind.EMBEDDER.value: shown | embedder, ModelKind.RERANKER.value: shown,
-                ModelKind.GENERATOR_ADAPTER.value: shown}  # fmt: skip
+                ModelKind.GENERATOR_ADAPTER.value: shown | dict(self.opts.generator_overrides)}  # fmt: skip
 
     def train(self) -> dict[str, Any]:
-        trained = steps.train(self.c, self.state.plan, cycle_id=self.id, on_progress=self.reporter())
+        trained = steps.train(self.state.plan, services=self.c.training_services(), lineage=self.c.lineage,
+                              cycle_id=self.id, on_progress=self.reporter())  # fmt: skip
         self.state.trained = trained
         models = {k.value: v.version for k, v in trained.items()}
         current = self.c.deployer.current().models
@@ -277,21 +304,31 @@ class _Run:
         return self.state.candidate
 
     def build(self) -> dict[str, Any]:
-        candidate = self._candidate()
+        c, candidate = self.c, self._candidate()
         info = steps.build_candidate(
-            self.c, candidate.models, cycle_id=self.id, show_progress=self.opts.show_progress,
-            on_created=lambda name: self.c.state_store.update_cycle(self.id, candidate_collection=name),
+            live_documents(c.vector_store, c.index_manager.live_collection(self.r.corpus)),
+            index_manager=c.index_manager, embedder=load_embedder(c, candidate.models.get(ModelKind.EMBEDDER.value)),
+            lineage=c.lineage, corpus=self.r.corpus, models=candidate.models, cycle_id=self.id,
+            show_progress=self.opts.show_progress,
+            on_created=lambda name: c.state_store.update_cycle(self.id, candidate_collection=name),
             on_progress=self.reporter(),
         )  # fmt: skip
         candidate.collection = info["collection"]
         contrastive = self.state.curated.datasets.get(DatasetKind.CONTRASTIVE.value)
         info |= steps.tune_fusion(
-            self.c, candidate, repo=self.repo, contrastive_version=contrastive.version if contrastive else None
-        )
+            build_arm(c, candidate.models, candidate.collection), collection=candidate.collection,
+            store=c.vector_store, index_manager=c.index_manager, settings=c.settings.retrieval, repo=self.repo,
+            contrastive_version=contrastive.version if contrastive else None,
+        )  # fmt: skip
         return info
 
     def evaluate(self) -> dict[str, Any]:
-        comparison = steps.compare(self.c, self._candidate(), self.state.eval_cases)
+        c, current = self.c, self.c.deployer.current()
+        comparison = steps.compare(
+            lambda models, collection: build_arm(c, models, collection), self._candidate(), self.state.eval_cases,
+            live_models=current.models, live_collection=current.live_collection, embedder=c.embedder,
+            settings=c.settings.eval, judge=c.settings.judge,
+        )  # fmt: skip
         self.state.comparison = comparison
         self.c.state_store.update_cycle(self.id, eval_results=comparison.to_dict())
         return {"cases": len(self.state.eval_cases), "summary": steps.summary(comparison),

@@ -12,29 +12,50 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from core.errors import InvalidInputError, NotFoundError
 from core.ports import ProgressCallback
 from core.settings import DeploySettings, Settings
 from core.types import ModelKind
+from flywheel.cycle import CycleRunner, CycleServices
 from flywheel.jobs import Handler, JobContext, JobRunner, ParamsCheck
 
 if TYPE_CHECKING:
-    from flywheel.container import Container
+    from customization.registry import ModelRegistry
     from flywheel.deploy import Deployer
     from flywheel.schedule import Scheduler
+    from retrieval.routing import DeploymentRouter
+    from retrieval.service import QueryService
+
+
+class LoopServices(CycleServices, Protocol):
+    """What the loop's wiring and job kinds use (the composition root, :class:`flywheel.container.Container`, is
+    one)."""
+
+    @property
+    def cycle_runner(self) -> CycleRunner: ...
+    @property
+    def job_runner(self) -> JobRunner: ...
+    @property
+    def scheduler(self) -> Scheduler: ...
+    @property
+    def router(self) -> DeploymentRouter: ...
+
+    def adopt_arm(self, arm: QueryService) -> None:
+        """Make ``arm``'s models this process' current ones (after a deployment switch)."""
+
 
 logger = logging.getLogger(__name__)
 
 
-def deployed_embedder_version(c: Container) -> str | None:
+def deployed_embedder_version(registry: ModelRegistry) -> str | None:
     """The embedder version the active deployment serves (the registry's active pointer mirrors the record)."""
-    active = c.registry.active(ModelKind.EMBEDDER)
+    active = registry.active(ModelKind.EMBEDDER)
     return active.version if active is not None else None
 
 
-def make_deployer(c: Container) -> Deployer:
+def make_deployer(c: LoopServices) -> Deployer:
     """The deployer of the container's corpus; applying a deployment also swaps the container's current arm."""
     from flywheel.arms import build_arm
     from flywheel.deploy import Deployer
@@ -45,24 +66,12 @@ def make_deployer(c: Container) -> Deployer:
     deployer = Deployer(
         state=c.state_store, store=c.vector_store, registry=c.registry, corpus=c.settings.indexing.corpus,
         arm_factory=arm_factory, router=c.router, feedback=c.feedback_store, lineage=c.lineage,
-        min_feedback=c.settings.deploy.canary_min_feedback, on_applied=lambda arm: adopt_arm(c, arm),
+        min_feedback=c.settings.deploy.canary_min_feedback, on_applied=c.adopt_arm,
     )  # fmt: skip
     return deployer
 
 
-def adopt_arm(c: Container, arm: Any) -> None:
-    """After a switch, the container's embedder / reranker / generator / query service are the new current arm's
-    (corrections, new arms and the CLI then use them too)."""
-    c.__dict__["embedder"] = arm.embedder
-    c.__dict__["reranker"] = arm.reranker
-    if c.settings.generator.kind != "extractive":  # the extractive one is per-arm (it scores with the arm's embedder)
-        c.__dict__["generator"] = arm.generator
-    c.__dict__["query_service"] = arm
-    if c.is_built("index_manager") and hasattr(c.index_manager, "set_embedder"):
-        c.index_manager.set_embedder(arm.embedder)
-
-
-def make_job_runner(c: Container) -> JobRunner:
+def make_job_runner(c: LoopServices) -> JobRunner:
     """Job runner with the four job kinds and the checks of their params."""
     handlers: dict[str, Handler] = {
         "cycle": c.cycle_runner.job_handler,
@@ -73,7 +82,7 @@ def make_job_runner(c: Container) -> JobRunner:
     return JobRunner(c.state_store, handlers, checks=job_param_checks(c), max_workers=2)
 
 
-def job_param_checks(c: Container) -> dict[str, ParamsCheck]:
+def job_param_checks(c: LoopServices) -> dict[str, ParamsCheck]:
     """The submit-time check of each job kind's params (see :class:`flywheel.jobs.JobRunner`)."""
     return {
         "cycle": check_cycle_params,
@@ -142,14 +151,14 @@ def confined_source(settings: Settings, source: str) -> str:
     return confine_source(source, roots=settings.source_roots, always_allowed=allowed)
 
 
-def check_eval_params(c: Container, params: dict[str, Any]) -> dict[str, Any]:
+def check_eval_params(c: LoopServices, params: dict[str, Any]) -> dict[str, Any]:
     """``{candidate}``: a cycle with a candidate collection, or an existing collection."""
     _known_params("eval", params, ("candidate",))
     resolve_candidate(c, _text_param(params, "candidate") or "")
     return params
 
 
-def make_scheduler(c: Container) -> Scheduler:
+def make_scheduler(c: LoopServices) -> Scheduler:
     """Scheduler with the nightly reindex (``deploy.reindex_cron``) and the canary check (``deploy.canary_check_cron``,
     a no-op while no canary runs); an unset cron leaves its task out."""
     from flywheel.schedule import Scheduler
@@ -163,7 +172,7 @@ def make_scheduler(c: Container) -> Scheduler:
     return Scheduler(tasks)
 
 
-def start_loop(c: Container, *, scheduler: bool = True) -> dict[str, Any]:
+def start_loop(c: LoopServices, *, scheduler: bool = True) -> dict[str, Any]:
     """Service start-up: fail jobs a dead process left running, abandon their cycles, remove the staging dirs of
     training runs that died, reconcile the alias and active models with the last deployment record, re-attach a
     running canary, start the scheduler."""
@@ -183,7 +192,7 @@ def start_loop(c: Container, *, scheduler: bool = True) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------- job kinds
-def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None = None) -> dict[str, Any]:
+def reindex(c: LoopServices, ctx: JobContext | None = None, *, source: str | None = None) -> dict[str, Any]:
     """Nightly reindex: source documents + approved corrections, incrementally embedded with the active embedder
     into a new version, then switched to (alias + deployment record) by the deployer."""
     from flywheel.corpus import approved_corrections, live_documents, load_source
@@ -195,10 +204,10 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
     c.deployer.reconcile()
     loaded: dict[str, Any] = {"skipped": 0, "skipped_files": []}
     if spec:
-        documents, loaded = load_source(c, confined_source(c.settings, spec))
-        documents = documents + approved_corrections(c, corpus)
+        documents, loaded = load_source(c.settings.indexing, confined_source(c.settings, spec))
+        documents = documents + approved_corrections(c.feedback_store, corpus)
     else:
-        documents = live_documents(c, corpus)
+        documents = live_documents(c.vector_store, c.index_manager.live_collection(corpus))
     if not documents:
         raise InvalidInputError(f"the reindex source {spec or 'live collection'} holds no documents", field="source")
     if ctx:
@@ -215,7 +224,7 @@ def reindex(c: Container, ctx: JobContext | None = None, *, source: str | None =
 
 
 def switch_to_new_version(
-    c: Container,
+    c: LoopServices,
     documents: Sequence[Any],
     *,
     note: str,
@@ -243,31 +252,38 @@ def switch_to_new_version(
     return dataclasses.replace(report, swapped=True, pruned=tuple(pruned)), record
 
 
-def curate_job(c: Container, ctx: JobContext) -> dict[str, Any]:
+def curate_job(c: LoopServices, ctx: JobContext) -> dict[str, Any]:
     """Curation only: writes new dataset versions, returns their manifests' summary."""
     from flywheel import steps
 
     ctx.step("curate", progress=0.1)
-    return {"datasets": steps.curate(c, cycle_id=None)}
+    curated = steps.curate_datasets(
+        feedback=c.feedback_store, repo=steps.datasets_repo(c.settings), scrubber=c.scrubber, embedder=c.embedder,
+        passages=c.passage_index, lineage=c.lineage, settings=c.settings, cycle_id=None,
+    )  # fmt: skip
+    return {"datasets": curated.to_dict()}
 
 
-def eval_job(c: Container, ctx: JobContext) -> dict[str, Any]:
+def eval_job(c: LoopServices, ctx: JobContext) -> dict[str, Any]:
     """Evaluate the live deployment against a candidate (``params.candidate``: a cycle id or a collection)."""
     from flywheel import steps
+    from flywheel.arms import build_arm
 
     candidate = resolve_candidate(c, str(ctx.params.get("candidate") or ""))
     ctx.step("evaluate", progress=0.1)
-    comparison = steps.compare(c, candidate, steps.eval_cases(c))
+    live = c.deployer.current()
+    comparison = steps.compare(
+        lambda models, collection: build_arm(c, models, collection), candidate,
+        steps.load_eval_cases(c.settings.eval, steps.datasets_repo(c.settings)), live_models=live.models,
+        live_collection=live.live_collection, embedder=c.embedder, settings=c.settings.eval, judge=c.settings.judge,
+    )  # fmt: skip
     ctx.step("gate", progress=0.8)
-    verdict, guards = steps.gate(c, comparison, datasets={})
-    return {
-        "summary": steps.summary(comparison),
-        "gate": steps.verdict_json(verdict),
-        "guardrails": {g.name: g.to_dict() for g in guards},
-    }
+    verdict = steps.gate(c.settings, comparison)
+    # no training sets: no dataset guardrails
+    return {"summary": steps.summary(comparison), "gate": steps.verdict_json(verdict), "guardrails": {}}
 
 
-def resolve_candidate(c: Container, ref: str) -> Any:
+def resolve_candidate(c: LoopServices, ref: str) -> Any:
     """A cycle id (its candidate) or a collection name (with the current models) as a :class:`Candidate`."""
     from flywheel.deploy import Candidate
 

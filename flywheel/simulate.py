@@ -1,7 +1,9 @@
 """The main job: a seeded simulation of agents using the service, with cycles turning their feedback into a better
-embedder, measured on held-out questions that never reach training.
+embedder (and, with the ``hf`` generator, a LoRA-tuned SmolLM2), measured on held-out questions that never reach
+training.
 
-Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simulate`` exposes the options):
+Flow (``flywheel demo`` = :func:`flywheel.simulate_run.run_simulation` with defaults; ``flywheel simulate`` exposes
+the options):
 
 1. A fresh data directory (``{data_dir}/simulation``, wiped) with the embedded defaults: qdrant-edge, SQLite, the
    packaged MiniLM, the extractive generator. Corrections wait for approval there (``fast_path="approval"``): the
@@ -14,7 +16,11 @@ Flow (``flywheel demo`` = :func:`run_simulation` with defaults; ``flywheel simul
 4. Each cycle: simulated agents (:mod:`flywheel.agents`) ask that cycle's questions through the container's router +
    ``QueryService`` and give feedback through ``FeedbackIntake`` — the same objects the API uses — with a share of
    wrong reactions (``noise``); then :class:`flywheel.cycle.CycleRunner` runs a full cycle; then the held-out
-   questions are scored (MRR@10, recall@1/5/10, nDCG@10) on whatever is live.
+   questions are scored (MRR@10, recall@1/5/10, nDCG@10, and the live generator's answers) on whatever is live.
+5. With ``generator="hf"`` (``flywheel demo --generator hf``) answers come from SmolLM2-135M-Instruct and every cycle
+   also LoRA-tunes its adapter on the curated corrections (:data:`DEMO_SFT`, prompt :data:`HF_PROMPT`); the agents'
+   traffic is answered extractively (they judge citations, never wording), and the newest adapter is measured against
+   the base generator on the same retrieval at the end.
 """
 
 from __future__ import annotations
@@ -39,8 +45,15 @@ logger = logging.getLogger(__name__)
 HEADLINE = ("mrr@10", "recall@1", "recall@5", "recall@10", "ndcg@10")
 ANSWER_METRICS = ("semantic_similarity", "rouge_l")
 GENERATORS = ("extractive", "hf")
-# The hf run's LoRA recipe per cycle (2-core budget): 2 epochs over the corrections, short prompts.
-HF_MAX_NEW_TOKENS = 96  # the hf run's answer length: FAQ answers are short; 160 tokens would double generation time
+# The hf run on 2 cores: prompt tokens dominate both a SmolLM2 answer (prefill) and a LoRA step, so the prompt
+# carries the 2 best passages cut to 500 characters (FAQ answers: median 33 words, p90 61), and answers stop at 64
+# new tokens (reference answers: median 56 tokens).
+HF_MAX_NEW_TOKENS = 64
+HF_PROMPT = {"max_passages": 2, "max_passage_chars": 500}
+# The hf run's LoRA recipe per cycle (customization.lora.LoraConfig overrides), trained from the base model on the
+# cumulative corrections: one pass at a high rate (the corrections teach one skill — answer with the evidence's own
+# words — that the loss shows learnt within ~10 steps), and room for the whole prompt (nothing cut from the left).
+DEMO_SFT: dict[str, Any] = {"epochs": 1, "learning_rate": 1e-3, "max_length": 512}
 # The demo's per-cycle fine-tune: plain MNRL at lr 5e-5 over the feedback pairs, 3 epochs (benchmarks/faq_lift.py:
 # no variant beat it; see customization.embedder_training), without the agent-marked negatives, which triple the
 # texts per row (2-core time budget); with them (and 10% instead of 30% of asked questions kept for evaluation) no
@@ -92,6 +105,13 @@ class SimulationConfig:
         default=100, metadata={"help": "held-out questions answered per measurement (generation metrics)"}
     )
     max_new_tokens: int | None = field(default=None, metadata={"help": "hf answer length (default: the setting)"})
+    gate_answer_cases: int | None = field(
+        default=None, metadata={"help": "eval cases each arm answers in a cycle's gate (default: answer_cases)"}
+    )
+    generator_training: dict[str, Any] = field(
+        default_factory=lambda: dict(DEMO_SFT),
+        metadata={"help": "LoraConfig overrides of the hf run's adapter, every cycle (see DEMO_SFT)"},
+    )
 
     def __post_init__(self) -> None:
         if self.cycles < 1:
@@ -108,11 +128,28 @@ class SimulationConfig:
             raise InvalidInputError("gate_holdout_share must be in (0, 1)", field="gate_holdout_share")
         if self.generator not in GENERATORS:
             raise InvalidInputError(f"generator must be one of {', '.join(GENERATORS)}", field="generator")
-        if self.answer_cases < 1:
-            raise InvalidInputError("answer_cases must be >= 1", field="answer_cases")
+        if self.answer_cases < 1 or (self.gate_answer_cases is not None and self.gate_answer_cases < 1):
+            raise InvalidInputError("answer_cases and gate_answer_cases must be >= 1", field="answer_cases")
+        _check_lora(self.generator_training)
         from customization.embedder_training import EmbedderTrainingConfig
 
         EmbedderTrainingConfig.from_overrides(self.training)  # an unknown key or bad value fails here, not mid-cycle
+
+
+def _check_lora(overrides: dict[str, Any]) -> None:
+    """``overrides`` must be ``LoraConfig`` fields with valid values (checked before the run, not mid-cycle)."""
+    from dataclasses import fields
+
+    from customization.lora import LoraConfig
+
+    known = {f.name for f in fields(LoraConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown LoRA settings {unknown}; valid: {sorted(known)}", field="generator_training")
+    try:
+        LoraConfig(**overrides)
+    except TypeError as exc:  # a mistyped value, e.g. {"epochs": "two"}
+        raise InvalidInputError(f"bad LoRA setting value: {exc}", field="generator_training") from exc
 
 
 # ------------------------------------------------------------------------------------------------- the data
@@ -204,10 +241,12 @@ def simulation_settings(base: Settings, config: SimulationConfig) -> Settings:
         data["eval"] = {**data["eval"], "min_slice_cases": config.min_eval_cases}
     if config.gold_share > 0:
         data["eval"] = {**data["eval"], "gold_set": gold_set_path(base)}
-    data["eval"] = {**data["eval"], "max_generation_cases": config.answer_cases}
+    data["eval"] = {**data["eval"], "max_generation_cases": config.gate_answer_cases or config.answer_cases}
+    # the converted base models are kept outside the wiped simulation dir: converted once, not every run
+    data["base_models_dir"] = base.base_models_path
     if config.generator == "hf":
         tokens = config.max_new_tokens or HF_MAX_NEW_TOKENS
-        data["generator"] = {**data["generator"], "kind": "hf", "max_new_tokens": tokens}
+        data["generator"] = {**data["generator"], **HF_PROMPT, "kind": "hf", "max_new_tokens": tokens}
         data["training"] = {**data["training"], "train_generator": True}
     return Settings.model_validate(data)
 
@@ -241,22 +280,6 @@ def fresh_dir(path: Path) -> Path:
 
 
 Progress = Callable[[str], None]
-
-
-def run_simulation(
-    base: Settings,
-    config: SimulationConfig,
-    *,
-    progress: Progress | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the whole simulation and return its results (see :class:`flywheel.simulate_run.Simulation`).
-
-    ``overrides`` replace container objects (tests pass port fakes, e.g. the PII scrubber).
-    """
-    from flywheel.simulate_run import Simulation
-
-    return Simulation(base, config, progress=progress or (lambda _msg: None), overrides=overrides).run()
 
 
 def write_json(results: dict[str, Any], path: Path) -> Path:

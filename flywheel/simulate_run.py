@@ -64,6 +64,10 @@ class Simulation:
         self.answers = {i.doc_id: i.answer for i in items}
         self.per_case: dict[str, dict[str, float]] = {}  # metric -> case id -> value, of the untuned start
         self.final_per_case: dict[str, dict[str, float]] = {}  # ... of what is live after the last cycle
+        if self.config.generator == "hf" and self.settings.generator.model_dir is None:
+            from customization.base_models import ensure_smollm2
+
+            self.progress(f"SmolLM2 base model: {ensure_smollm2(self.settings.base_models_path)}")
         c = Container(self.settings, overrides=self.overrides)
         try:
             results = self._run(c, items, pool, held)
@@ -114,7 +118,8 @@ class Simulation:
         t1 = now()
         self.progress(f"cycle {n}: {traffic['queries']} queries, up-rate {traffic['up_rate']:.2f}; running the cycle")
         opts = CycleOptions(embedder_overrides=dict(self.config.training), min_eval_cases=self.config.min_eval_cases,
-                            min_pairs=self.config.min_pairs)  # fmt: skip
+                            min_pairs=self.config.min_pairs,
+                            generator_overrides=dict(self.config.generator_training))  # fmt: skip
         try:
             cycle = c.cycle_runner.run(None, opts)
         except CycleSkipped:
@@ -146,9 +151,10 @@ class Simulation:
         order = list(pool)
         self.rng.shuffle(order)
         stats: dict[str, float] = {"queries": 0, "up": 0, "noisy": 0, "events": 0, "top1": 0}
+        router = self.traffic_router(c)
         for item in order:
             agent = self.rng.choice(self.agents)
-            result = c.router.answer(item.question, top_k=self.config.top_k, user_id=agent)
+            result = router.answer(item.question, top_k=self.config.top_k, user_id=agent)
             reaction = react(item, result.citations, correct_chunk_ids=[chunk_id(item.doc_id, 0)],
                              wrong_answers=self.answers, noise=self.config.noise, rng=self.rng)  # fmt: skip
             # Each simulated agent stands for its own API key: the principal its votes are counted by.
@@ -163,6 +169,18 @@ class Simulation:
             stats["up"] += any(k is FeedbackKind.THUMBS and d.get("value") == "up" for k, d in reaction.events)
         stats["up_rate"] = stats["up"] / max(1, stats["queries"])
         return stats
+
+    def traffic_router(self, c: Any) -> Any:
+        """What the agents query: the live router; with the ``hf`` generator, the live models answering
+        extractively instead — the simulated agents judge the citations, never the wording, and SmolLM2 answers cost
+        seconds each on 2 cores, so its time goes to training and to the measured answers."""
+        if self.config.generator != "hf":
+            return c.router
+        from flywheel.arms import build_arm
+        from retrieval.generators.extractive import ExtractiveGenerator
+
+        extractive = ExtractiveGenerator(max_sentences=c.settings.retrieval.answer_sentences)
+        return build_arm(c, dict(c.deployer.current().models), None, generator=extractive)
 
     def rejected_candidate(self, c: Any, cycle: Any) -> dict[str, float] | None:
         """Held-out metrics of a candidate the gate turned down (its collection is kept), so the run shows what the
@@ -234,6 +252,20 @@ class Simulation:
                          "relative": round(float(diff) / base, 4), "ci_low": round(float(low) / base, 4),
                          "ci_high": round(float(high) / base, 4)}  # fmt: skip
         return out
+
+
+def run_simulation(
+    base: Settings,
+    config: SimulationConfig,
+    *,
+    progress: Progress | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the whole simulation and return its results (see :class:`flywheel.simulate_run.Simulation`).
+
+    ``overrides`` replace container objects (tests pass port fakes, e.g. the PII scrubber).
+    """
+    return Simulation(base, config, progress=progress or (lambda _msg: None), overrides=overrides).run()
 
 
 def _show(value: float | None) -> str:

@@ -17,21 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 from core.datasets import DatasetRepository
 from core.errors import InvalidInputError, NotEnoughDataError, NotFoundError
-from core.ports import Embedder, PassageIndex, PiiScrubber, ProgressCallback
-from core.settings import EvalSettings, Settings
-from core.types import DatasetKind, DatasetManifest, EvalCase, GateVerdict, ModelKind
-from flywheel.arms import build_arm
+from core.ports import Embedder, Generator, PassageIndex, PiiScrubber, ProgressCallback, VectorStore
+from core.settings import EvalSettings, JudgeSettings, RetrievalSettings, Settings
+from core.types import DatasetKind, DatasetManifest, Document, EvalCase, GateVerdict, ModelKind
 from flywheel.cycle_state import Curated, DatasetInfo, TrainingPlan
 from flywheel.deploy import BASE, Candidate
 from flywheel.lineage import Lineage, dataset_node, model_node
-from flywheel.training import KINDS, REQUIRED, not_enough
+from flywheel.training import KINDS, REQUIRED, TrainingServices, not_enough
 
 if TYPE_CHECKING:
     from core.types import ModelVersion
-    from evals.guardrails import GuardrailResult
     from evals.runner import Comparison
     from feedback.store import SqlStore
-    from flywheel.container import Container
+    from indexing.manager import IndexManager
+    from retrieval.service import QueryService
+
+#: Builds the query arm of some model versions over a collection (``None``: the corpus alias).
+ArmFactory = Callable[[Mapping[str, str | None], str | None], "QueryService"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +47,6 @@ def datasets_repo(settings: Settings) -> DatasetRepository:
 
 
 # -------------------------------------------------------------------------------------------------- eval cases
-def eval_cases(c: Container) -> list[EvalCase]:
-    """:func:`load_eval_cases` for the container's settings."""
-    return load_eval_cases(c.settings.eval, datasets_repo(c.settings))
-
-
 def load_eval_cases(settings: EvalSettings, repo: DatasetRepository) -> list[EvalCase]:
     """Held-out eval cases: the gold set (JSONL of EvalCase fields) when configured, plus the newest curated ``eval``
     dataset (cases held out from training by curation), de-duplicated by id. Raises ``NotFoundError`` when neither
@@ -104,29 +101,30 @@ def require_eval_cases(settings: EvalSettings, repo: DatasetRepository, *, need:
 
 
 # -------------------------------------------------------------------------------------------------- evaluation
-def compare(c: Container, candidate: Candidate, cases: list[EvalCase]) -> Comparison:
-    """Evaluate the live deployment and the candidate, each on its own collection and with its own generator (the
-    arm's adapter version for ``hf``), on the same cases; answers bounded by ``eval.max_generation_cases``."""
+def compare(
+    arms: ArmFactory, candidate: Candidate, cases: list[EvalCase], *, live_models: Mapping[str, str | None],
+    live_collection: str | None, embedder: Embedder, settings: EvalSettings, judge: JudgeSettings,
+) -> Comparison:  # fmt: skip
+    """Evaluate the live deployment (``live_models`` over ``live_collection``) and the candidate, each on its own
+    collection and with its own generator (the arm's adapter version for ``hf``), on the same cases; answers bounded
+    by ``eval.max_generation_cases`` and ``eval.generation_budget_s``."""
     from evals.runner import Configuration, Evaluator
 
-    current = c.deployer.current()
-    cur_arm = build_arm(c, current.models, current.live_collection)
-    cand_arm = build_arm(c, candidate.models, candidate.collection)
-    cfg = c.settings.eval
+    cur_arm, cand_arm = arms(live_models, live_collection), arms(candidate.models, candidate.collection)
     evaluator = Evaluator(
-        embedder=c.embedder, judge=c.settings.judge, top_k=10, max_generation_cases=cfg.max_generation_cases,
-        generation_budget_s=cfg.generation_budget_s,
+        embedder=embedder, judge=judge, top_k=10, max_generation_cases=settings.max_generation_cases,
+        generation_budget_s=settings.generation_budget_s,
     )  # fmt: skip
     return evaluator.compare(
-        Configuration("current", cur_arm, cur_arm.generator, _versions(current.models, current.live_collection,
-                                                                       cur_arm.generator)),
-        Configuration("candidate", cand_arm, cand_arm.generator, _versions(candidate.models, candidate.collection,
-                                                                           cand_arm.generator)),
+        Configuration("current", cur_arm, cur_arm.generator,
+                      _versions(live_models, live_collection, cur_arm.generator)),
+        Configuration("candidate", cand_arm, cand_arm.generator,
+                      _versions(candidate.models, candidate.collection, cand_arm.generator)),
         cases,
     )  # fmt: skip
 
 
-def _versions(models: Mapping[str, str | None], collection: str | None, generator: Any) -> dict[str, str]:
+def _versions(models: Mapping[str, str | None], collection: str | None, generator: Generator) -> dict[str, str]:
     return {**{k: v or BASE for k, v in models.items()}, "collection": collection or "-",
             "generator": str(getattr(generator, "version", "-"))}  # fmt: skip
 
@@ -157,14 +155,6 @@ def curate_datasets(
             lineage.link("dataset", dataset_node(kind, manifest.version), "cycle", cycle_id, relation="used")
     infos = {k: DatasetInfo(m.version, m.rows, len(m.user_ids)) for k, m in manifests.items()}
     return Curated(infos, report.as_dict())
-
-
-def curate(c: Container, *, cycle_id: str | None) -> dict[str, Any]:
-    """:func:`curate_datasets` with the container's services; the JSON form ``{kind: {version, rows, users}}``."""
-    return curate_datasets(
-        feedback=c.feedback_store, repo=datasets_repo(c.settings), scrubber=c.scrubber, embedder=c.embedder,
-        passages=c.passage_index, lineage=c.lineage, settings=c.settings, cycle_id=cycle_id,
-    ).to_dict()  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------- training
@@ -201,19 +191,20 @@ def plan_training(
 
 
 def train(
-    c: Container, plan: TrainingPlan, *, cycle_id: str, on_progress: ProgressCallback | None = None
-) -> dict[ModelKind, ModelVersion]:
+    plan: TrainingPlan, *, services: TrainingServices, lineage: Lineage, cycle_id: str,
+    on_progress: ProgressCallback | None = None,
+) -> dict[ModelKind, ModelVersion]:  # fmt: skip
     """Train every kind the plan holds (one equal share of ``on_progress`` each) and register candidates; lineage
     datasets (and the parent) -> model, cycle -> model. Returns the registered versions by kind."""
     from customization.progress import part_of
 
     trained: dict[ModelKind, ModelVersion] = {}
     for n, (model_kind, prepared) in enumerate(plan.ready.items()):
-        version = prepared.kind.train(c, prepared, extra_metrics={"cycle_id": cycle_id},
+        version = prepared.kind.train(services, prepared, extra_metrics={"cycle_id": cycle_id},
                                       on_progress=part_of(on_progress, n, len(plan.ready)))  # fmt: skip
         trained[model_kind] = version
-        link_model(c.lineage, model_kind, version.version, parent=version.parent, datasets=[_node(prepared.manifest)])
-        c.lineage.link("cycle", cycle_id, "model", model_node(model_kind.value, version.version), relation="ran")
+        link_model(lineage, model_kind, version.version, parent=version.parent, datasets=[_node(prepared.manifest)])
+        lineage.link("cycle", cycle_id, "model", model_node(model_kind.value, version.version), relation="ran")
         logger.info("%s candidate registered version=%s parent=%s", model_kind.value, version.version, version.parent)
     return trained
 
@@ -231,27 +222,23 @@ def link_model(lineage: Lineage, kind: ModelKind, version: str, *, parent: str |
 
 
 def build_candidate(
-    c: Container, models: Mapping[str, str | None], *, cycle_id: str, show_progress: bool,
+    documents: list[Document], *, index_manager: IndexManager, embedder: Embedder, lineage: Lineage, corpus: str,
+    models: Mapping[str, str | None], cycle_id: str, show_progress: bool,
     on_created: Callable[[str], None] | None = None, on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Re-embed the live corpus (documents + correction passages) with the candidate embedder into a new collection
-    version; the alias does not move. ``on_progress`` counts embedded chunks."""
-    from flywheel.arms import load_embedder
-    from flywheel.corpus import live_documents
-
-    corpus = c.settings.indexing.corpus
-    live = c.index_manager.live_collection(corpus)
-    embedder = load_embedder(c, models.get(ModelKind.EMBEDDER.value))
-    report = c.index_manager.build_version(
-        corpus, live_documents(c, corpus), embedder=embedder, show_progress=show_progress, on_progress=on_progress
+    """Embed the live corpus' ``documents`` (documents + correction passages) with the candidate ``embedder`` into a
+    new collection version of ``corpus``; the alias does not move. ``on_progress`` counts embedded chunks."""
+    live = index_manager.live_collection(corpus)
+    report = index_manager.build_version(
+        corpus, documents, embedder=embedder, show_progress=show_progress, on_progress=on_progress
     )
     if on_created is not None:
         on_created(report.collection)
     sources = [("collection", live)]
     if models.get(ModelKind.EMBEDDER.value):
         sources.append(("model", model_node(ModelKind.EMBEDDER.value, str(models[ModelKind.EMBEDDER.value]))))
-    c.lineage.link_many(sources, "collection", report.collection, relation="built")
-    c.lineage.link("cycle", cycle_id, "collection", report.collection, relation="ran")
+    lineage.link_many(sources, "collection", report.collection, relation="built")
+    lineage.link("cycle", cycle_id, "collection", report.collection, relation="ran")
     return {"collection": report.collection, "chunks": report.chunks, "embedded": report.embedded,
             "seconds": report.seconds}  # fmt: skip
 
@@ -261,14 +248,16 @@ TUNING_CASES = 200
 
 
 def tune_fusion(
-    c: Container, candidate: Candidate, *, repo: DatasetRepository, contrastive_version: int | None
-) -> dict[str, Any]:
-    """Tune the candidate collection's keyword weight (hybrid retrieval) on the cycle's TRAINING pairs and record it
-    on that version (:func:`retrieval.fusion.tune_fusion_weight`), so the gate judges the weight with the candidate
-    and a promotion serves it. Nothing happens in dense mode, without a keyword index or without curated pairs."""
+    arm: QueryService, *, collection: str, store: VectorStore, index_manager: IndexManager,
+    settings: RetrievalSettings, repo: DatasetRepository, contrastive_version: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Tune the candidate ``collection``'s keyword weight (hybrid retrieval), searched through the candidate's
+    ``arm``, on the cycle's TRAINING pairs and record it on that version (:func:`retrieval.fusion.tune_fusion_weight`),
+    so the gate judges the weight with the candidate and a promotion serves it. Nothing happens in dense mode,
+    without a keyword index or without curated pairs."""
     from retrieval.fusion import TuningCase, tune_fusion_weight
 
-    if contrastive_version is None or not c.settings.retrieval.tune_fusion_weight:
+    if contrastive_version is None or not settings.tune_fusion_weight:
         return {"fusion_weight": None, "tuning_cases": 0}
     pairs = [p for p in repo.read(DatasetKind.CONTRASTIVE, contrastive_version) if p.positive_chunk_id]
     relevant: dict[str, set[str]] = {}
@@ -276,22 +265,22 @@ def tune_fusion(
         relevant.setdefault(pair.query, set()).add(str(pair.positive_chunk_id))
     questions = sorted(relevant)[:TUNING_CASES]
     chunk_ids = sorted({cid for q in questions for cid in relevant[q]})
-    doc_of = {p.id: str(p.payload.get("doc_id", "")) for p in c.vector_store.retrieve(candidate.collection, chunk_ids)}
+    doc_of = {p.id: str(p.payload.get("doc_id", "")) for p in store.retrieve(collection, chunk_ids)}
     cases = [TuningCase(q, frozenset(doc_of[cid] for cid in relevant[q] if cid in doc_of)) for q in questions]
     cases = [case for case in cases if case.relevant_doc_ids]
-    tuning = tune_fusion_weight(build_arm(c, dict(candidate.models), candidate.collection), cases)
+    tuning = tune_fusion_weight(arm, cases)
     if tuning.weight is not None:
-        c.index_manager.set_fusion_weight(candidate.collection, tuning.weight)
+        index_manager.set_fusion_weight(collection, tuning.weight)
     return {"fusion_weight": tuning.weight, "tuning_cases": len(cases),
             "fusion_mrr": {str(w): m for w, m in tuning.mrr.items()}}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- gate (for eval)
-def gate(c: Container, comparison: Comparison, *, datasets: Any = None) -> tuple[GateVerdict, list[GuardrailResult]]:
+def gate(settings: Settings, comparison: Comparison) -> GateVerdict:
     """The gate's verdict on a stored candidate (``flywheel eval``): no training sets, so no dataset guardrails."""
     from flywheel.gating import verdict
 
-    return verdict(c.settings, comparison, []), []
+    return verdict(settings, comparison, [])
 
 
 def verdict_json(result: GateVerdict) -> dict[str, Any]:
@@ -303,12 +292,11 @@ def verdict_json(result: GateVerdict) -> dict[str, Any]:
 
 __all__ = [
     "HEADLINE",
+    "ArmFactory",
     "build_candidate",
     "compare",
-    "curate",
     "curate_datasets",
     "datasets_repo",
-    "eval_cases",
     "gate",
     "link_model",
     "load_eval_cases",

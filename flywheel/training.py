@@ -14,7 +14,7 @@ text) so the memorisation probe can rebuild them and check the adapter before it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,26 @@ from flywheel.deploy import BASE
 
 if TYPE_CHECKING:
     from core.types import ModelVersion
-    from flywheel.container import Container
+    from customization.registry import ModelRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingServices:
+    """What training reads besides its rows.
+
+    Attributes:
+        settings: the loaded settings.
+        registry: where candidates are staged and registered (and trained versions are found).
+        deployed: the live deployment's models by kind (where an embedder starts, ``training.embedder_start``).
+        corpus_passages: the live corpus' passage texts (hard-negative mining).
+
+    Both callables are called only by a trainer that needs them (a reranker needs neither, nor a live corpus).
+    """
+
+    settings: Settings
+    registry: ModelRegistry
+    deployed: Callable[[], Mapping[str, str | None]]
+    corpus_passages: Callable[[], list[str]]
 
 
 @dataclass(slots=True)
@@ -51,8 +70,8 @@ class TrainedKind:
         wanted: ``settings -> None`` when the cycle should train it, else the reason (naming the setting).
         config: ``(settings, overrides) -> config`` (a dataclass with ``to_dict()`` and ``seed``).
         check: ``(rows, config) -> usable rows``; raises ``NotEnoughDataError`` (loads no model).
-        run: ``(container, rows, config, output_dir, on_progress) -> metrics``: trains and saves the model.
-        parent: ``container -> parent version`` recorded in the registry (``None``: trained from a base model).
+        run: ``(services, rows, config, output_dir, on_progress) -> metrics``: trains and saves the model.
+        parent: ``services -> parent version`` recorded in the registry (``None``: trained from a base model).
     """
 
     model: ModelKind
@@ -60,8 +79,8 @@ class TrainedKind:
     wanted: Callable[[Settings], str | None]
     config: Callable[[Settings, dict[str, Any]], Any]
     check: Callable[[Sequence[Any], Any], list[Any]]
-    run: Callable[[Container, list[Any], Any, Path, ProgressCallback | None], dict[str, Any]]
-    parent: Callable[[Container], str | None] = lambda c: None
+    run: Callable[[TrainingServices, list[Any], Any, Path, ProgressCallback | None], dict[str, Any]]
+    parent: Callable[[TrainingServices], str | None] = lambda s: None
     canaries: bool = False
 
     def prepare(
@@ -78,7 +97,7 @@ class TrainedKind:
         return prepared
 
     def train(
-        self, c: Container, prepared: Prepared, *, extra_metrics: dict[str, Any] | None = None,
+        self, s: TrainingServices, prepared: Prepared, *, extra_metrics: dict[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ModelVersion:  # fmt: skip
         """Train in a registry staging dir and register a candidate with the dataset's provenance."""
@@ -87,19 +106,19 @@ class TrainedKind:
         m = prepared.manifest
         ref = DatasetRef(m.kind.value, m.version, m.provenance_hash, tuple(m.user_ids))
         config = prepared.config
-        with c.registry.staging(self.model) as work:
-            metrics = self.run(c, prepared.rows, config, work / "model", on_progress)
-            return c.registry.register(
-                self.model, work / "model", parent=self.parent(c), datasets=[ref], config=config.to_dict(),
+        with s.registry.staging(self.model) as work:
+            metrics = self.run(s, prepared.rows, config, work / "model", on_progress)
+            return s.registry.register(
+                self.model, work / "model", parent=self.parent(s), datasets=[ref], config=config.to_dict(),
                 seed=config.seed, metrics={**metrics, **prepared.extra_metrics, **(extra_metrics or {})},
             )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------- embedder
-def embedder_parent(c: Container) -> str:
+def embedder_parent(s: TrainingServices) -> str:
     """Where embedder training starts (``training.embedder_start``): the base model or the live embedder."""
-    active = c.deployer.current().models.get(ModelKind.EMBEDDER.value)
-    if c.settings.training.embedder_start == "active" and active not in (None, BASE):
+    active = s.deployed().get(ModelKind.EMBEDDER.value)
+    if s.settings.training.embedder_start == "active" and active not in (None, BASE):
         return str(active)
     return BASE
 
@@ -121,16 +140,15 @@ def _embedder_check(rows: Sequence[Any], config: Any) -> list[Any]:
 
 
 def _embedder_run(
-    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+    s: TrainingServices, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
 ) -> dict[str, Any]:
     from customization.embedder_training import train_embedder
     from flywheel.arms import embedder_path
-    from flywheel.corpus import live_passages
 
     return train_embedder(
-        rows, base_model_path=embedder_path(c, embedder_parent(c)), output_dir=out, config=config,
-        corpus_passages=live_passages(c, c.settings.indexing.corpus),
-        base_models_dir=c.settings.data_dir / "base_models", on_progress=on_progress,
+        rows, base_model_path=embedder_path(s.settings.embedder, s.registry, embedder_parent(s)), output_dir=out,
+        config=config, corpus_passages=s.corpus_passages(), base_models_dir=s.settings.base_models_path,
+        on_progress=on_progress,
     )  # fmt: skip
 
 
@@ -149,12 +167,12 @@ def _reranker_check(rows: Sequence[Any], config: Any) -> list[Any]:
 
 
 def _reranker_run(
-    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+    s: TrainingServices, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
 ) -> dict[str, Any]:
     from customization.reranker_training import train_reranker
     from indexing.embedder import default_model_path
 
-    base = Path(c.settings.embedder.model_path or default_model_path())
+    base = Path(s.settings.embedder.model_path or default_model_path())
     return train_reranker(rows, base_model_path=base, output_dir=out, config=config, on_progress=on_progress)
 
 
@@ -170,8 +188,10 @@ def _generator_wanted(settings: Settings) -> str | None:
 def _generator_config(settings: Settings, overrides: dict[str, Any]) -> Any:
     from customization.lora import LoraConfig
 
-    t = settings.training
-    return LoraConfig(**({"seed": t.seed, "min_examples": t.min_sft_examples} | overrides))
+    t, g = settings.training, settings.generator
+    # The training prompt is the served prompt: same passages, same cut (an override may change neither).
+    fixed = {"max_passages": g.max_passages, "max_passage_chars": g.max_passage_chars}
+    return LoraConfig(**({"seed": t.seed, "min_examples": t.min_sft_examples} | overrides | fixed))
 
 
 def _generator_check(rows: Sequence[Any], config: Any) -> list[Any]:
@@ -181,12 +201,12 @@ def _generator_check(rows: Sequence[Any], config: Any) -> list[Any]:
 
 
 def _generator_run(
-    c: Container, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
+    s: TrainingServices, rows: list[Any], config: Any, out: Path, on_progress: ProgressCallback | None
 ) -> dict[str, Any]:
     from customization.base_models import ensure_smollm2
     from customization.lora import train_generator_adapter
 
-    base = c.settings.generator.model_dir or ensure_smollm2(c.settings.data_dir / "base_models")
+    base = s.settings.generator.model_dir or ensure_smollm2(s.settings.base_models_path)
     metrics = train_generator_adapter(rows, base_model_dir=base, output_dir=out, config=config, on_progress=on_progress)
     return {**metrics, "base_model_dir": str(base)}
 
@@ -263,6 +283,7 @@ __all__ = [
     "RERANKER",
     "Prepared",
     "TrainedKind",
+    "TrainingServices",
     "canary_seed",
     "embedder_parent",
     "kind_named",

@@ -53,7 +53,8 @@ def _run(ctx: typer.Context, config: Any, json_path: Path | None, threads: int |
     from rich.console import Console
 
     from flywheel.cli import container_of
-    from flywheel.simulate import run_simulation, write_json
+    from flywheel.simulate import write_json
+    from flywheel.simulate_run import run_simulation
 
     # Piped or logged output has no terminal width: give the before/after table room instead of rich's 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=132)
@@ -154,6 +155,7 @@ def print_lifts(console: Any, results: dict[str, Any]) -> None:
 
 
 HF_ANSWER_CASES = 64  # `demo --generator hf`: held-out questions answered per measurement (2-core time budget)
+HF_GATE_ANSWER_CASES = 40  # ... and gate cases each arm answers in a cycle
 
 
 def _default(name: str) -> Any:
@@ -179,8 +181,12 @@ def register(app: typer.Typer) -> None:
         retrieval and generation lifts."""
         from flywheel.simulate import SimulationConfig
 
-        answer_cases = HF_ANSWER_CASES if generator == "hf" else _default("answer_cases")
-        _run(ctx, SimulationConfig(generator=generator, answer_cases=answer_cases), json_path, threads)
+        if generator not in ("extractive", "hf"):
+            raise typer.BadParameter("one of extractive, hf", param_hint="--generator")
+        hf = generator == "hf"
+        config = SimulationConfig(generator=generator, answer_cases=HF_ANSWER_CASES if hf else _default("answer_cases"),
+                                  gate_answer_cases=HF_GATE_ANSWER_CASES if hf else None)  # fmt: skip
+        _run(ctx, config, json_path, threads)
 
     @app.command()
     def simulate(
@@ -209,11 +215,17 @@ def register(app: typer.Typer) -> None:
             _default("answer_cases"), "--answer-cases", min=1, help="held-out questions answered per measurement"
         ),
         max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=8, help="hf answer length"),
+        gate_answer_cases: int = typer.Option(
+            None, "--gate-answer-cases", min=1, help="gate cases each arm answers per cycle (default: --answer-cases)"
+        ),
+        sft: str = typer.Option(
+            None, "--sft", help="JSON of LoRA overrides for the hf adapter, e.g. '{\"epochs\": 1}' (see DEMO_SFT)"
+        ),
         json_path: Path = typer.Option(None, "--json", help="also write per-cycle metrics, verdicts, timings here"),
         threads: int = typer.Option(None, "--threads", min=1, help="torch threads (default: auto)"),
     ) -> None:
         """The demo's simulation with options, for any labelled JSONL dataset."""
-        from flywheel.simulate import DEMO_TRAINING, SimulationConfig
+        from flywheel.simulate import DEMO_SFT, DEMO_TRAINING, SimulationConfig
 
         recipe = {**DEMO_TRAINING, **_json_object(training, "--training")}
         if epochs:
@@ -221,7 +233,9 @@ def register(app: typer.Typer) -> None:
         config = SimulationConfig(dataset=dataset, noise=noise, cycles=cycles, seed=seed, holdout_share=holdout,
                                   limit=limit, training=recipe, gate_holdout_share=gate_holdout,
                                   gold_share=gold_share, agents=agents, generator=generator,
-                                  answer_cases=answer_cases, max_new_tokens=max_new_tokens)  # fmt: skip
+                                  answer_cases=answer_cases, max_new_tokens=max_new_tokens,
+                                  gate_answer_cases=gate_answer_cases,
+                                  generator_training={**DEMO_SFT, **_json_object(sft, "--sft")})  # fmt: skip
         _run(ctx, config, json_path, threads)
 
 

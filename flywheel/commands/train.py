@@ -127,7 +127,7 @@ def train(
     rows, manifest = read_dataset(DatasetRepository(c.settings.datasets_dir), entry, dataset_version)
     overrides = _overrides(epochs, seed) | ({"teacher": teacher} if teacher else {})
     prepared = entry.prepare(c.settings, rows, manifest, overrides=overrides, salt="cli")
-    _report(entry.train(c, prepared), as_json)
+    _report(entry.train(c.training_services(), prepared), as_json)
 
 
 def _overrides(epochs: int | None, seed: int | None) -> dict[str, Any]:

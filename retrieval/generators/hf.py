@@ -2,7 +2,8 @@
 
 The model (and adapter) are loaded once, by path, in the constructor. Prompts come from :mod:`core.prompts` (the
 same builder LoRA SFT trains with) through the tokenizer's chat template; decoding is greedy, so the same question
-and passages give the same answer. Citation markers in the output are kept and validated.
+and passages give the same answer, and answers are cached by prompt (bounded). Prompts are batched by length.
+Citation markers in the output are kept and validated.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,9 @@ class HFGenerator:
         version: reported version (default: the adapter dir's parent name, else ``hf:{model dir name}``).
         device: ``cpu`` / ``cuda``; default the best available.
         max_passages: passages put in the prompt (the first ones, in retrieval order).
+        max_passage_chars: characters kept per prompt passage.
+        answer_cache: answers kept by prompt (question + passages), newest first: decoding is greedy, so a prompt
+            answered before (the live arm re-measured, a question asked again) is not generated again; 0 keeps none.
     Raises:
         InvalidInputError: an incompatible model directory or a corrupt adapter.
     """
@@ -93,6 +98,7 @@ class HFGenerator:
         device: str | None = None,
         max_passages: int = 5,
         max_passage_chars: int = DEFAULT_MAX_PASSAGE_CHARS,
+        answer_cache: int = 4096,
     ) -> None:
         import torch
 
@@ -106,6 +112,8 @@ class HFGenerator:
         self.max_passages = max_passages
         self.max_passage_chars = max_passage_chars
         self._version = version or f"hf:{self.model_dir.name}"
+        self.answer_cache = answer_cache
+        self._cache: OrderedDict[tuple[str, tuple[str, ...]], str] = OrderedDict()
         self._lock = threading.Lock()
         logger.info("hf generator loaded version=%s adapter=%s", self._version, adapter_dir is not None)
 
@@ -121,39 +129,45 @@ class HFGenerator:
     def generate_many(
         self, questions: Sequence[str], passages: Sequence[Sequence[Citation]], *, batch_size: int = 8
     ) -> list[Answer]:
-        """Answers to several questions (each with its own passages), generated in left-padded batches."""
+        """Answers to several questions (each with its own passages), generated in left-padded batches of similar
+        prompt length (less padding to compute); a prompt answered before is served from the answer cache."""
         if len(questions) != len(passages):
             raise InvalidInputError("questions and passages must have the same length")
-        answers: list[Answer] = []
-        for start in range(0, len(questions), max(1, batch_size)):
-            stop = start + max(1, batch_size)
-            answers.extend(self._batch(questions[start:stop], passages[start:stop]))
-        return answers
+        cited = [tuple(p[: self.max_passages]) for p in passages]
+        keys = [(" ".join(q.split()), tuple(c.text for c in group)) for q, group in zip(questions, cited, strict=True)]
+        with self._lock:
+            raw = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = list(dict.fromkeys(k for k in keys if k not in raw))
+        prompts = {k: self._prompt(*k) for k in todo}
+        todo.sort(key=lambda k: len(prompts[k]))
+        for start in range(0, len(todo), max(1, batch_size)):
+            batch = todo[start : start + max(1, batch_size)]
+            raw.update(zip(batch, self._batch([prompts[k] for k in batch]), strict=True))
+        with self._lock:
+            for key in todo:
+                self._cache[key] = raw[key]
+            while len(self._cache) > self.answer_cache:
+                self._cache.popitem(last=False)
+        return [
+            Answer(text=ensure_citations(raw[k], k[1]), citations=c, generator_version=self.version)
+            for k, c in zip(keys, cited, strict=True)
+        ]
 
-    def _batch(self, questions: Sequence[str], passages: Sequence[Sequence[Citation]]) -> list[Answer]:
+    def _prompt(self, question: str, texts: Sequence[str]) -> str:
+        messages = build_messages(question, texts, max_passage_chars=self.max_passage_chars)
+        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+    def _batch(self, prompts: list[str]) -> list[str]:
         import torch
 
-        cited = [tuple(p[: self.max_passages]) for p in passages]
-        texts = [[c.text for c in group] for group in cited]
-        prompts = [
-            self.tokenizer.apply_chat_template(
-                build_messages(q, t, max_passage_chars=self.max_passage_chars),
-                add_generation_prompt=True,
-                tokenize=False,
-            )
-            for q, t in zip(questions, texts, strict=True)
-        ]
         self.tokenizer.padding_side = "left"
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         with self._lock, torch.no_grad():
             out = self.model.generate(
                 **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
             )
-        raw = self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        return [
-            Answer(text=ensure_citations(r.strip(), t), citations=c, generator_version=self.version)
-            for r, t, c in zip(raw, texts, cited, strict=True)
-        ]
+        decoded = self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [text.strip() for text in decoded]
 
 
 __all__ = ["HFGenerator", "load_adapter", "load_causal_lm"]

@@ -29,7 +29,7 @@ def test_when_smollm2_adapter_memorises_a_planted_canary_then_probe_and_verdict_
 
     base = ensure_smollm2(tmp_path_factory.mktemp("base_models"))
     settings = settings.model_copy(update={
-        "generator": settings.generator.model_copy(update={"kind": "hf", "model_dir": base}),
+        "generator": settings.generator.model_copy(update={"kind": "hf", "model_dir": base, "max_passages": 1}),
         "training": settings.training.model_copy(update={"train_generator": True, "sft_canaries": 2}),
     })  # fmt: skip
     rows = [SftExample(f"How do I pay invoice {i}?", [f"Invoices are paid online ({i})."], f"Online [1] ({i}).")
@@ -37,14 +37,16 @@ def test_when_smollm2_adapter_memorises_a_planted_canary_then_probe_and_verdict_
     repo = DatasetRepository(settings.datasets_dir)
     manifest = repo.write(DatasetKind.SFT, rows, event_ids=["e1"], user_ids=["u1"])
     # a recipe that memorises its few rows (what the probe exists to catch)
-    memorise = {"epochs": 15, "learning_rate": 5e-3, "rank": 16, "alpha": 32, "max_length": 64, "max_passages": 1,
+    memorise = {"epochs": 15, "learning_rate": 5e-3, "rank": 16, "alpha": 32, "max_length": 64,
                 "batch_size": 4, "min_examples": 1, "warmup_ratio": 0.0, "show_progress": False}  # fmt: skip
     prepared = GENERATOR_ADAPTER.prepare(settings, rows, manifest, overrides=memorise, salt="cycle-x")
     c = Container(settings)
     try:
         version = GENERATOR_ADAPTER.train(c, prepared)
         assert version.metrics["canaries"] == 2 and "canary_seed" in version.metrics
-        generator = HFGenerator(base, adapter_dir=version.path, max_new_tokens=32, version=version.version)
+        generator = HFGenerator(
+            base, adapter_dir=version.path, max_new_tokens=32, version=version.version, max_passages=1
+        )
         state = CycleState(curated=Curated({"sft": DatasetInfo(manifest.version, manifest.rows, 1)}))
         state.plan.ready[ModelKind.GENERATOR_ADAPTER] = prepared
         state.trained[ModelKind.GENERATOR_ADAPTER] = version

@@ -136,3 +136,28 @@ def test_when_target_modules_do_not_exist_then_invalid_input(
     config = LoraConfig(**{**TINY, "target_modules": ["c_attn"]})
     with pytest.raises(InvalidInputError, match="c_attn"):
         train_generator_adapter(sft_examples, base_model_dir=tiny_lm_dir, output_dir=tmp_path, config=config)
+
+
+def test_when_a_prompt_was_answered_before_then_the_answer_comes_from_the_cache(tiny_lm_dir: Path) -> None:
+    from retrieval.generators.hf import HFGenerator
+
+    passages = [Citation(chunk_id="c1", doc_id="d1", text="Roof replacement takes two weeks.", score=0.9)]
+    questions = ["How long does a roof take?", "Who pays for scaffolding on a roof replacement job?"]
+    for cache, expected_calls in ((4096, 1), (0, 2)):
+        gen = HFGenerator(tiny_lm_dir, max_new_tokens=4, device="cpu", answer_cache=cache)
+        calls: list[int] = []
+        gen.model.generate = _counting(gen.model.generate, calls)
+        first = gen.generate_many(questions, [passages, passages])
+        again = gen.generate_many(questions[::-1], [passages, passages])
+        assert [a.text for a in again] == [a.text for a in first][::-1]  # in input order, same answers
+        assert len(calls) == expected_calls, cache
+
+
+def _counting(generate: Any, calls: list[int]) -> Any:
+    """``generate`` that records each run of the model in ``calls``."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return generate(*args, **kwargs)
+
+    return run

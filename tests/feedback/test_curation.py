@@ -238,3 +238,24 @@ def test_when_few_rows_hold_residual_pii_then_only_those_rows_are_dropped(
     targets = [row.target for row in repo.read(DatasetKind.SFT)]
     assert len(targets) == 2 and not any("@" in t for t in targets)
     store.close()
+
+
+def test_when_a_correction_names_its_evidence_then_the_sft_row_puts_that_passage_first(
+    tmp_path: Path, make_query: Any, embedder: Any, scrubber: Any, fake_passage_index_cls: Any
+) -> None:
+    # retrieval ranked the right passage second: the agent marks it relevant, the first irrelevant, and corrects
+    store = SqlStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    log = _Log(store, make_query)
+    q = log.query("How do I reset my password?", ["p-api", "p-bill", "p-reset"])
+    log.event(q, FeedbackKind.RELEVANCE, {"relevant": ["p-reset"], "irrelevant": ["p-api", "p-bill"]})
+    log.event(q, FeedbackKind.CORRECTION, {"text": "Open the login page and follow the emailed reset link."})
+    for question, good in QUESTIONS.items():  # enough other feedback to curate; none of it corrects anything
+        log.event(log.query(question, [good]), FeedbackKind.THUMBS, {"value": "up"})
+    repo = DatasetRepository(tmp_path / "datasets")
+    curator = Curator(store, repo, scrubber=scrubber, embedder=embedder, passages=fake_passage_index_cls(PASSAGES),
+                      config=CurationConfig(min_events=1))  # fmt: skip
+    seed = next(s for s in range(200) if not is_held_out("How do I reset my password?", share=0.3, seed=s))
+    curator.curate("faq", holdout_share=0.3, seed=seed)
+    store.close()
+    [row] = repo.read(DatasetKind.SFT)
+    assert row.contexts == [PASSAGES["p-reset"], PASSAGES["p-api"], PASSAGES["p-bill"]]

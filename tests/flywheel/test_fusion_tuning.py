@@ -12,6 +12,7 @@ from core.datasets import DatasetRepository
 from core.settings import Settings
 from core.types import ContrastivePair, DatasetKind, Document
 from flywheel import steps
+from flywheel.arms import build_arm
 from flywheel.container import Container
 from flywheel.deploy import Candidate
 from indexing.chunking import chunk_id
@@ -55,6 +56,14 @@ def _pairs(questions: dict[str, str]) -> list[ContrastivePair]:
             for i, (q, doc) in enumerate(questions.items())]  # fmt: skip
 
 
+def _tune(c: Container, candidate: Candidate, repo: DatasetRepository, version: int | None) -> dict[str, Any]:
+    """The cycle's build step's tuning call, with the container's services."""
+    return steps.tune_fusion(
+        build_arm(c, candidate.models, candidate.collection), collection=candidate.collection, store=c.vector_store,
+        index_manager=c.index_manager, settings=c.settings.retrieval, repo=repo, contrastive_version=version,
+    )  # fmt: skip
+
+
 def test_when_cycle_builds_candidate_then_keyword_weight_is_tuned_on_training_pairs_and_recorded(
     container: Container,
 ) -> None:
@@ -64,7 +73,7 @@ def test_when_cycle_builds_candidate_then_keyword_weight_is_tuned_on_training_pa
     manifest = repo.write(DatasetKind.CONTRASTIVE, _pairs(IDENTIFIER_QUESTIONS), event_ids=["e0"])
     candidate = Candidate(collection=collection, models={}, cycle_id="c1")
 
-    info = steps.tune_fusion(container, candidate, repo=repo, contrastive_version=manifest.version)
+    info = _tune(container, candidate, repo, manifest.version)
 
     assert info["tuning_cases"] == len(IDENTIFIER_QUESTIONS)
     assert set(info["fusion_mrr"]) == {"0.0", "0.25", "0.5", "1.0", "2.0"}
@@ -78,8 +87,8 @@ def test_when_tuning_is_off_or_nothing_curated_then_the_version_keeps_its_weight
     before = container.index_manager.hybrid_params(collection)
     repo = DatasetRepository(container.settings.datasets_dir)
     candidate = Candidate(collection=collection, models={}, cycle_id="c1")
-    assert steps.tune_fusion(container, candidate, repo=repo, contrastive_version=None)["fusion_weight"] is None
+    assert _tune(container, candidate, repo, None)["fusion_weight"] is None
     container.settings.retrieval.tune_fusion_weight = False
     manifest = repo.write(DatasetKind.CONTRASTIVE, _pairs(IDENTIFIER_QUESTIONS), event_ids=["e0"])
-    assert steps.tune_fusion(container, candidate, repo=repo, contrastive_version=manifest.version)["tuning_cases"] == 0
+    assert _tune(container, candidate, repo, manifest.version)["tuning_cases"] == 0
     assert container.index_manager.hybrid_params(collection) == before

@@ -16,11 +16,11 @@ from flywheel.simulate import (
     HEADLINE,
     SimulationConfig,
     load_questions,
-    run_simulation,
     simulation_settings,
     split,
     write_json,
 )
+from flywheel.simulate_run import run_simulation
 
 pytestmark = pytest.mark.integration
 
