@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import free_port, wait_ready  # benchmarks/_servers.py (the script's own directory)
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = {"X-API-Key": "adversarial-bench-admin"}
@@ -41,12 +41,6 @@ QUESTIONS = [
     "How long do refunds take?", "Can I change my delivery address?", "Do you build extensions?",
     "What is the warranty on a new roof?", "How do I pay an invoice?", "Who handles planning permission?",
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -71,22 +65,16 @@ def start_service(workdir: Path, docs: int) -> tuple[subprocess.Popen[bytes], st
     source.write_text("".join(json.dumps({"id": e["id"], "text": e["a"]}) + "\n" for e in faq), encoding="utf-8")
     env = _env(workdir / "data")
     subprocess.run(_cli("index", str(source), "--json"), cwd=workdir, env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = open(workdir / "serve.log", "ab")  # noqa: SIM115 - the child process owns it
     proc = subprocess.Popen(_cli("serve", "--host", "127.0.0.1", "--port", str(port)), cwd=workdir, env=env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"service exited {proc.returncode}; see {workdir / 'serve.log'}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("service did not become ready")
+    try:
+        wait_ready(url, proc, workdir / "serve.log", timeout_s=180)
+    except RuntimeError as exc:
+        raise SystemExit(f"service did not become ready: {exc}") from exc
+    return proc, url
 
 
 def adversarial_request(kind: str, limits: dict[str, Any], query_id: str) -> tuple[str, dict[str, Any]]:

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import free_port, wait_ready  # benchmarks/_servers.py (the script's own directory)
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "http-bench-admin-key"
@@ -75,28 +75,6 @@ def query(body: Question) -> dict:
     hits = store.search(corpus, vector, top_k=body.top_k)
     return {"citations": [{"chunk_id": h.id, "score": h.score, "text": h.payload.get("text")} for h in hits]}
 '''
-
-
-def free_port() -> int:
-    """A free TCP port on localhost."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 300.0) -> None:
-    """Poll ``/readyz`` until it answers 200; raise with the log's tail if the process dies or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {timeout_s:.0f} s: {log.read_text(errors='replace')[-2000:]}")
 
 
 def start(cmd: list[str], env: dict[str, str], port: int, workdir: Path, name: str) -> subprocess.Popen[bytes]:
